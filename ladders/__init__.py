@@ -1,0 +1,1 @@
+"""The JAX ladder trainer (see the trainer issue)."""

@@ -1,0 +1,85 @@
+"""A run's directory on disk: its config, its rows of the runs table, its status.
+
+    <out>/<run>/config.json          the RunConfig (written first; a different config under the
+                                     same id is an error)
+    <out>/<run>/rows/step-00000100.parquet
+                                     the rows of one evaluation (one file per evaluation, named
+                                     by step, so a crash loses at most the current interval and a
+                                     re-done evaluation overwrites its own file: no duplicates)
+    <out>/<run>/status.json          {"status": "running" | "done" | "diverged" | "failed",
+                                      "step": ..., "steps": ..., "loss": ..., ...}
+    <out>/<run>/checkpoint.npz       see :mod:`ladders.checkpoint`
+
+All files are written to a temporary name and renamed into place (atomic on POSIX).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+ROWS = "rows"
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_config(run_dir: Path, config: dict) -> None:
+    """Write ``config.json``; refuse to reuse a directory that holds a different config."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "config.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != json.loads(json.dumps(config)):
+            raise ValueError(f"{run_dir} already holds a run with a different config; use another run id or out dir")
+        return
+    _atomic_write_text(path, json.dumps(config, indent=2))
+
+
+def read_config(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / "config.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_status(run_dir: Path, **status) -> None:
+    _atomic_write_text(Path(run_dir) / "status.json", json.dumps(status, indent=2))
+
+
+def read_status(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / "status.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_rows(run_dir: Path, step: int, rows: pd.DataFrame) -> Path:
+    """Write one evaluation's rows as ``rows/step-<step>.parquet`` (atomically)."""
+    directory = Path(run_dir) / ROWS
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"step-{step:08d}.parquet"
+    tmp = directory / f".step-{step:08d}.parquet.tmp"
+    rows.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def drop_rows_after(run_dir: Path, step: int) -> None:
+    """Remove row files of evaluations after ``step`` (they are redone after a resume)."""
+    directory = Path(run_dir) / ROWS
+    if directory.exists():
+        for path in directory.glob("step-*.parquet"):
+            if int(path.stem.split("-")[1]) > step:
+                path.unlink()
+
+
+def read_rows(run_dir: Path) -> pd.DataFrame:
+    """All rows of one run, in step order (empty DataFrame if none yet)."""
+    directory = Path(run_dir) / ROWS
+    paths = sorted(directory.glob("step-*.parquet")) if directory.exists() else []
+    if not paths:
+        return pd.DataFrame()
+    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
