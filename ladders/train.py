@@ -57,34 +57,51 @@ def enable_compilation_cache(directory=None) -> None:
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def make_optimizer(config: RunConfig) -> optax.GradientTransformation:
+def make_optimizer(clip: float, b1: float, b2: float, eps: float, weight_decay: float):
     """Clipping + Adam moments + decoupled weight decay; the caller multiplies by ``-lr``."""
     decay_mask = lambda params: jax.tree_util.tree_map(lambda x: x.ndim >= 2, params)
     return optax.chain(
-        optax.clip_by_global_norm(config.clip),
-        optax.scale_by_adam(b1=config.b1, b2=config.b2, eps=config.eps),
-        optax.add_decayed_weights(config.weight_decay, mask=decay_mask),
+        optax.clip_by_global_norm(clip),
+        optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
+        optax.add_decayed_weights(weight_decay, mask=decay_mask),
     )
 
 
-def make_train_steps(model: ModelConfig, optimizer):
-    """Jitted ``(params, opt_state, batches (k, B, T+1), lrs (k,)) -> (params, opt_state, losses (k,))``."""
-    def one_step(carry, inputs):
+def optimizer_for(config: RunConfig):
+    return make_optimizer(config.clip, config.b1, config.b2, config.eps, config.weight_decay)
+
+
+@functools.lru_cache(maxsize=32)
+def make_train_steps(model: ModelConfig, clip: float, b1: float, b2: float, eps: float, weight_decay: float):
+    """Jitted ``(params, opt_state, batches (k, B, T+1), lrs (k,), active (k,)) -> (params, opt_state, losses (k,))``.
+
+    Update ``j`` of the chunk runs only where ``active[j]``: a shorter last chunk is padded to
+    the same length ``k`` (skipped updates cost nothing, ``lax.cond`` runs one branch), so every
+    chunk of a run uses one compiled function.  Cached per model and optimizer settings.
+    """
+    optimizer = make_optimizer(clip, b1, b2, eps, weight_decay)
+
+    def update(carry, batch, lr):
         params, opt_state = carry
-        batch, lr = inputs
         loss, grads = jax.value_and_grad(loss_fn)(params, batch, model)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = jax.tree_util.tree_map(lambda p, u: p - lr * u, params, updates)
         return (params, opt_state), loss
 
+    def one_step(carry, inputs):
+        batch, lr, active = inputs
+        skip = lambda carry, batch, lr: (carry, jnp.zeros((), jnp.float32))
+        return jax.lax.cond(active, update, skip, carry, batch, lr)
+
     @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def train_steps(params, opt_state, batches, lrs):
-        (params, opt_state), losses = jax.lax.scan(one_step, (params, opt_state), (batches, lrs))
+    def train_steps(params, opt_state, batches, lrs, active):
+        (params, opt_state), losses = jax.lax.scan(one_step, (params, opt_state), (batches, lrs, active))
         return params, opt_state, losses
 
     return train_steps
 
 
+@functools.lru_cache(maxsize=32)
 def make_eval(model: ModelConfig):
     """Jitted ``(params, windows (n, B, T+1)) -> mean loss`` over ``n`` batches."""
     @jax.jit
@@ -119,6 +136,19 @@ def make_rows(config: RunConfig, counts: dict, mixture: dict, step: int, lr: flo
     return pd.DataFrame(rows)
 
 
+def dispatch(train_steps, params, opt_state, corpus, mixture, config: RunConfig, lrs, step: int, n: int, mesh):
+    """Run updates ``step .. step + n - 1`` (``n <= steps_per_dispatch``) as one padded chunk."""
+    k = config.steps_per_dispatch
+    batches = data.train_batches(corpus, mixture, step, n, config.seed, config.batch_size, config.model.context)
+    chunk_lrs = np.zeros(k, np.float32)
+    chunk_lrs[:n] = lrs[step:step + n]
+    if n < k:
+        batches = np.concatenate([batches, np.zeros((k - n,) + batches.shape[1:], batches.dtype)])
+    params, opt_state, losses = train_steps(params, opt_state, parallel.shard_batch(batches, mesh, 1),
+                                            jnp.asarray(chunk_lrs), jnp.arange(k) < n)
+    return params, opt_state, np.asarray(losses, dtype=np.float64)[:n]
+
+
 def train_run(config, out_dir, progress: bool = True, corpus=None, stop_at_step: int | None = None) -> dict:
     """Train (or resume, or skip if finished) one run under ``out_dir/<run>``; return its status.
 
@@ -143,7 +173,7 @@ def train_run(config, out_dir, progress: bool = True, corpus=None, stop_at_step:
     counts = param_counts(config.model)
     steps = config.steps
     lrs = lr_array(config.schedule, steps).astype(np.float32)
-    optimizer = make_optimizer(config)
+    optimizer = optimizer_for(config)
     mesh = parallel.data_mesh(config.batch_size)
 
     params = init_params(config.model, jax.random.key(config.seed))
@@ -156,7 +186,7 @@ def train_run(config, out_dir, progress: bool = True, corpus=None, stop_at_step:
     runlog.drop_rows_after(run_dir, step)
     params, opt_state = parallel.replicate((params, opt_state), mesh)
 
-    train_steps = make_train_steps(config.model, optimizer)
+    train_steps = make_train_steps(config.model, config.clip, config.b1, config.b2, config.eps, config.weight_decay)
     evaluate = make_eval(config.model)
     valid = {d: parallel.shard_batch(w, mesh, 1) for d, w in eval_batches(corpus, config).items()}
     info = {"steps": steps, "params": counts["non_embedding"], "params_total": counts["total"],
@@ -168,11 +198,8 @@ def train_run(config, out_dir, progress: bool = True, corpus=None, stop_at_step:
         while step < steps:
             next_eval = min(steps, (step // config.eval_every + 1) * config.eval_every)
             n = min(config.steps_per_dispatch, next_eval - step)
-            batches = data.train_batches(corpus, mixture, step, n, config.seed, config.batch_size,
-                                         config.model.context)
-            params, opt_state, losses = train_steps(params, opt_state, parallel.shard_batch(batches, mesh, 1),
-                                                    jnp.asarray(lrs[step:step + n]))
-            losses = np.asarray(losses, dtype=np.float64)
+            params, opt_state, losses = dispatch(train_steps, params, opt_state, corpus, mixture, config,
+                                                 lrs, step, n, mesh)
             bad = np.flatnonzero(~np.isfinite(losses))
             if len(bad):
                 status = dict(status="diverged", step=step + int(bad[0]) + 1, loss=float(losses[bad[0]]), **info)

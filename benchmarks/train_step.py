@@ -1,0 +1,101 @@
+"""Tokens/s of the ladder trainer's jitted train step against a naive JAX step, same process.
+
+Model: byte-level GPT, d_model 128, 4 layers, 4 heads, context 128, batch 16 (as in DESIGN.md).
+
+* ``ladders``: :func:`ladders.train.make_train_steps`: ``--k`` updates per dispatch in one
+  ``lax.scan`` (8 by default), donated buffers, bf16 matmuls, relu^2 MLP.
+* ``naive``: the textbook JAX step: ``jax.jit(value_and_grad + optax.adamw)``, one update per
+  dispatch, float32, tanh-GELU, no donation.
+* ``ladders-f32-gelu``: our step with the naive numerics, isolating the effect of dispatch.
+
+Each is warmed up (compiled) first; then ``--seconds`` of steps are timed with
+``block_until_ready``.  Prints tokens/s, the ratio to the naive step, the achieved model
+FLOP/s (6 N_total tokens/s plus attention 12 L T d per token; Kaplan et al. 2020) and the
+compile time.  Run:  ``python benchmarks/train_step.py [--seconds 10] [--k 8]``.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ladders.model import ModelConfig, init_params, loss_fn, param_counts
+from ladders.train import make_optimizer, make_train_steps
+
+
+def flops_per_token(cfg: ModelConfig) -> float:
+    """6 N (all weights, incl. the tied head matmul) + 6 L T d (attention scores and values, fwd+bwd)."""
+    return 6 * param_counts(cfg)["total"] + 6 * cfg.depth * cfg.context * cfg.width
+
+
+def bench_ladders(cfg: ModelConfig, batch: int, k: int, seconds: float):
+    step = make_train_steps(cfg, 1.0, 0.9, 0.95, 1e-8, 0.1)
+    params = init_params(cfg, jax.random.key(0))
+    opt_state = make_optimizer(1.0, 0.9, 0.95, 1e-8, 0.1).init(params)
+    rng = np.random.default_rng(0)
+    batches = jnp.asarray(rng.integers(0, 256, (k, batch, cfg.context + 1)), dtype=jnp.int32)
+    lrs, active = jnp.full((k,), 1e-3, jnp.float32), jnp.ones((k,), bool)
+    t0 = time.perf_counter()
+    params, opt_state, losses = step(params, opt_state, batches, lrs, active)
+    losses.block_until_ready()
+    compile_s = time.perf_counter() - t0
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        params, opt_state, losses = step(params, opt_state, batches, lrs, active)
+        n += k
+    losses.block_until_ready()
+    return n * batch * cfg.context / (time.perf_counter() - t0), compile_s
+
+
+def bench_naive(cfg: ModelConfig, batch: int, seconds: float):
+    optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(1e-3, b1=0.9, b2=0.95, weight_decay=0.1))
+
+    @jax.jit
+    def step(params, opt_state, batch_tokens):
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch_tokens, cfg)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    params = init_params(cfg, jax.random.key(0))
+    opt_state = optimizer.init(params)
+    tokens = jnp.asarray(np.random.default_rng(0).integers(0, 256, (batch, cfg.context + 1)), dtype=jnp.int32)
+    t0 = time.perf_counter()
+    params, opt_state, loss = step(params, opt_state, tokens)
+    loss.block_until_ready()
+    compile_s = time.perf_counter() - t0
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        params, opt_state, loss = step(params, opt_state, tokens)
+        n += 1
+    loss.block_until_ready()
+    return n * batch * cfg.context / (time.perf_counter() - t0), compile_s
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--k", type=int, default=8, help="updates per dispatch for the ladders step")
+    ap.add_argument("--batch", type=int, default=16)
+    args = ap.parse_args(argv)
+    ours = ModelConfig(width=128, depth=4, heads=4, context=128, vocab=256, activation="relu2", compute_dtype="bfloat16")
+    plain = replace(ours, activation="gelu", compute_dtype="float32")
+    print(f"devices: {jax.devices()}  model: {ours}  batch {args.batch}")
+    results = {
+        "naive": bench_naive(plain, args.batch, args.seconds),
+        "ladders-f32-gelu": bench_ladders(plain, args.batch, args.k, args.seconds),
+        "ladders": bench_ladders(ours, args.batch, args.k, args.seconds),
+    }
+    base = results["naive"][0]
+    for name, (tps, compile_s) in results.items():
+        cfg = ours if name == "ladders" else plain
+        gflops = tps * flops_per_token(cfg) / 1e9
+        print(f"{name:18s} {tps:9.0f} tokens/s  x{tps / base:4.2f} vs naive  {gflops:6.1f} GFLOP/s  compile {compile_s:5.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Run a ladder: every run of a spec through a ``concurrent.futures.Executor``, resumably.
+
+:func:`run_ladder` expands the spec, records it in ``<out>/ladder.json``, skips runs that are
+finished (``done`` or ``diverged``), and submits the others as ``train_run(config_dict, out)``
+calls (plain, picklable arguments), so any executor works unchanged: the default local
+``ProcessPoolExecutor`` (``spawn`` start method, safe with JAX), a ``ThreadPoolExecutor``, or a
+cluster's executor (``dask.distributed.Client.get_executor()``, Ray's ``RayExecutor``) whose
+workers see the same ``out`` directory.  With ``max_workers=1`` and no executor the runs go
+one after another in this process (with a progress bar per run).  A run that raises is recorded
+as ``failed`` (with the error) and the ladder goes on; a diverged run is recorded as such and
+the ladder goes on.  Unfinished runs resume from their checkpoints.
+
+:func:`ladder_status` summarises a ladder directory; :func:`read_ladder_runs` returns the rows
+of all its runs as one runs-table DataFrame.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import multiprocessing
+import os
+import traceback
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import runlog
+from .spec import load_spec
+from .train import train_run
+
+LADDER_FILE = "ladder.json"
+FINISHED = ("done", "diverged")
+
+
+def _run_dirs(out_dir: Path) -> list:
+    return sorted(p.parent for p in Path(out_dir).glob("*/config.json"))
+
+
+def _record_failure(out_dir: Path, run: str, error: BaseException) -> None:
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    runlog.write_status(Path(out_dir) / run, status="failed", error=f"{type(error).__name__}: {error}", traceback=text)
+
+
+def default_workers() -> int:
+    """Processes for the default executor: one per two CPU cores (XLA already uses two threads
+    per process well), at least 1."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
+def run_ladder(spec, out_dir, executor: cf.Executor | None = None, progress: bool = True,
+               max_workers: int | None = None, corpus=None) -> pd.DataFrame:
+    """Train every unfinished run of ``spec`` (path, TOML text, dict or LadderSpec) into ``out_dir``.
+
+    ``executor``: any ``concurrent.futures.Executor`` (not shut down here).  Without one, a local
+    ``ProcessPoolExecutor(max_workers)`` is used, or, when ``max_workers == 1``, the runs go
+    sequentially in this process (``corpus`` may then pass an already loaded Corpus).
+    Returns :func:`ladder_status` of ``out_dir`` at the end.
+    """
+    spec = load_spec(spec)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = spec.runs()
+    tmp = out_dir / (LADDER_FILE + ".tmp")
+    tmp.write_text(json.dumps({"spec": spec.to_dict(), "runs": [r.run for r in runs]}, indent=2))
+    os.replace(tmp, out_dir / LADDER_FILE)
+
+    todo = []
+    for r in runs:
+        status = runlog.read_status(out_dir / r.run)
+        if not (status and status["status"] in FINISHED):
+            todo.append(r)
+    workers = max_workers or default_workers()
+    bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"ladder {spec.name}", unit="run",
+               disable=not progress)
+    try:
+        if executor is None and (workers == 1 or len(todo) <= 1):
+            for r in todo:
+                try:
+                    train_run(r, out_dir, progress=progress, corpus=corpus)
+                except Exception as e:  # noqa: BLE001 - recorded, the ladder goes on
+                    _record_failure(out_dir, r.run, e)
+                bar.update(1)
+        else:
+            own = executor is None
+            if own:
+                executor = cf.ProcessPoolExecutor(max_workers=workers,
+                                                  mp_context=multiprocessing.get_context("spawn"))
+            try:
+                futures = {executor.submit(train_run, r.to_dict(), str(out_dir), False): r.run for r in todo}
+                for future in cf.as_completed(futures):
+                    try:
+                        future.result()
+                    except Exception as e:  # noqa: BLE001
+                        _record_failure(out_dir, futures[future], e)
+                    bar.update(1)
+            finally:
+                if own:
+                    executor.shutdown(wait=True, cancel_futures=True)
+    finally:
+        bar.close()
+    return ladder_status(out_dir)
+
+
+STATUS_COLUMNS = ["run", "status", "step", "steps", "tokens", "params", "params_total", "loss",
+                  "width", "depth", "heads", "error"]
+
+
+def ladder_status(out_dir) -> pd.DataFrame:
+    """One row per run of the ladder in ``out_dir``: ``status`` is ``done``, ``partial`` (started,
+    unfinished: running now or killed), ``pending`` (not started), ``diverged`` or ``failed``;
+    ``step`` of ``steps`` done, ``loss`` the last logged validation loss (nats/token)."""
+    out_dir = Path(out_dir)
+    listed = []
+    if (out_dir / LADDER_FILE).exists():
+        listed = json.loads((out_dir / LADDER_FILE).read_text())["runs"]
+    names = listed + [p.name for p in _run_dirs(out_dir) if p.name not in listed]
+    rows = []
+    for name in names:
+        run_dir = out_dir / name
+        config = runlog.read_config(run_dir) or {}
+        status = runlog.read_status(run_dir) or {}
+        state = status.get("status", "pending")
+        if state == "running":
+            state = "partial"
+        model = config.get("model", {})
+        rows.append({
+            "run": name, "status": state, "step": status.get("step", 0), "steps": status.get("steps"),
+            "tokens": status.get("tokens", config.get("tokens")), "params": status.get("params"),
+            "params_total": status.get("params_total"), "loss": status.get("loss"),
+            "width": model.get("width"), "depth": model.get("depth"), "heads": model.get("heads"),
+            "error": status.get("error"),
+        })
+    return pd.DataFrame(rows, columns=STATUS_COLUMNS)
+
+
+def read_ladder_runs(out_dir, include_unfinished: bool = True) -> pd.DataFrame:
+    """All logged rows of all runs in ``out_dir`` (runs-table columns, see :mod:`ladders.train`).
+
+    The ``status`` column is set to each run's current status (``done``, ``partial``,
+    ``diverged``, ``failed``).  Rows of a diverged run are those logged before it diverged (all
+    finite).  ``include_unfinished=False`` keeps only ``done`` runs.
+    """
+    status = ladder_status(out_dir).set_index("run")["status"]
+    frames = []
+    for run_dir in _run_dirs(out_dir):
+        rows = runlog.read_rows(run_dir)
+        if rows.empty:
+            continue
+        state = status.get(run_dir.name, "partial")
+        if include_unfinished or state == "done":
+            frames.append(rows.assign(status=state))
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True)

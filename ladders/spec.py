@@ -1,0 +1,268 @@
+"""Ladder specs: a TOML file of sizes x token budgets x schedules x mixtures (x seeds) -> runs.
+
+Example (every table but ``sizes`` and ``budget`` is optional)::
+
+    name = "tiny"
+    seeds = [0]                       # or seed = 0
+
+    sizes = [                         # model shapes; width must divide by heads
+      {width = 32, depth = 2, heads = 2},
+      {width = 48, depth = 2, heads = 2},
+    ]
+
+    [model]                           # ModelConfig fields shared by every size
+    context = 64
+    compute_dtype = "bfloat16"        # or "float32"
+
+    [budget]                          # exactly one of the two keys
+    tokens_per_param = [4, 8, 16]     # D = k * N, N = non-embedding parameters
+    # tokens = [1e6, 4e6]             # absolute token counts
+
+    [train]                           # RunConfig fields
+    batch_size = 16
+    evals = 8                         # evaluations per run (or eval_every = <steps>)
+    eval_windows = 64
+    steps_per_dispatch = 8
+
+    [[schedules]]                     # ladders.schedules dicts (default: cosine 3e-3 -> 3e-4)
+    kind = "cosine"
+    peak = 3e-3
+    warmup = 0.05
+    floor = 3e-4
+
+    [data]                            # corpus = "default" (code, prose, comments), or
+    corpus = "default"                # [data.text] domain = ["a.txt", ...], or
+                                      # [data.arrays.<domain>] train = "x.bin", validation = "y.bin"
+                                      #   with data.vocab = V (and data.dtype = "uint16")
+    [[mixtures]]                      # domain weights (normalized to sum 1; default: uniform)
+    code = 0.5
+    prose = 0.3
+    comments = 0.2
+
+Expansion order is sizes, then budgets, then schedules, then mixtures, then seeds.  Run ids are
+stable and readable: ``w32-d2-h2-t20k-cosine-<hash>``, where ``<hash>`` is
+:meth:`ladders.config.RunConfig.fingerprint` (a hash of the whole config), so editing the spec
+(adding sizes, say) keeps the ids, and the finished runs, of unchanged entries.
+``evals = k`` sets ``eval_every`` to ``ceil(steps / k)`` rounded up to a multiple of
+``steps_per_dispatch`` (so every dispatch has the same compiled length).
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from .config import RunConfig
+from .corpus import DEFAULT_DOMAINS
+from .data import normalize_mixture
+from .model import ModelConfig, param_counts
+from .schedules import parse_schedule, schedule_to_dict
+
+TOP_KEYS = {"name", "seed", "seeds", "sizes", "model", "budget", "train", "schedules", "data", "mixtures"}
+SIZE_KEYS = {"width", "depth", "heads"}
+BUDGET_KEYS = {"tokens_per_param", "tokens"}
+TRAIN_KEYS = {"batch_size", "evals", "eval_every", "eval_windows", "steps_per_dispatch",
+              "weight_decay", "clip", "b1", "b2", "eps"}
+DATA_KEYS = {"corpus", "text", "arrays", "vocab", "dtype", "validation_fraction"}
+DEFAULT_SCHEDULE = {"kind": "cosine", "peak": 3e-3, "warmup": 0.05, "floor": 3e-4}
+
+
+class SpecError(ValueError):
+    """A ladder spec that cannot be expanded; the message names the offending entry."""
+
+
+def _check_keys(where: str, table, allowed: set) -> dict:
+    if not isinstance(table, dict):
+        raise SpecError(f"{where} must be a table, got {table!r}")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise SpecError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    return table
+
+
+def _tokens_label(tokens: int) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if tokens >= scale:
+            return f"{tokens / scale:.3g}{suffix}"
+    return str(tokens)
+
+
+@dataclass
+class LadderSpec:
+    """A parsed, validated ladder spec; :meth:`runs` expands it, :meth:`make_run` adds one run."""
+    sizes: list
+    budget: dict
+    name: str = "ladder"
+    model: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    schedules: list = field(default_factory=lambda: [dict(DEFAULT_SCHEDULE)])
+    data: dict = field(default_factory=lambda: {"corpus": "default"})
+    mixtures: list = field(default_factory=list)
+    seeds: list = field(default_factory=lambda: [0])
+
+    # -- the corpus --------------------------------------------------------------------------
+    def corpus_spec(self):
+        """The ``corpus`` value of each run (see :func:`ladders.corpus.load_corpus`)."""
+        if "text" in self.data:
+            return {"text": self.data["text"], "validation_fraction": self.data.get("validation_fraction", 0.05)}
+        if "arrays" in self.data:
+            return {"arrays": self.data["arrays"], "vocab": self.data["vocab"], "dtype": self.data.get("dtype", "uint16")}
+        return "default"
+
+    def domains(self) -> list:
+        if "text" in self.data:
+            return list(self.data["text"])
+        if "arrays" in self.data:
+            return list(self.data["arrays"])
+        return list(DEFAULT_DOMAINS)
+
+    # -- expansion ---------------------------------------------------------------------------
+    def model_config(self, width: int, depth: int, heads: int) -> ModelConfig:
+        model = dict(self.model)
+        if "arrays" in self.data:
+            model.setdefault("vocab", int(self.data["vocab"]))
+        return ModelConfig(width=width, depth=depth, heads=heads, **model)
+
+    def make_run(self, width: int, depth: int, heads: int, tokens: int | None = None,
+                 tokens_per_param: float | None = None, schedule=None, mixture: dict | None = None,
+                 seed: int | None = None, run: str | None = None) -> RunConfig:
+        """One run with this spec's defaults, e.g. a held-out larger model for a prediction check.
+
+        Exactly one of ``tokens`` / ``tokens_per_param``; ``schedule``, ``mixture`` and ``seed``
+        default to the spec's first; ``run`` defaults to the stable id described above.
+        """
+        try:
+            model = self.model_config(width, depth, heads)
+        except (TypeError, ValueError) as e:
+            raise SpecError(f"size {{width={width}, depth={depth}, heads={heads}}}: {e}") from None
+        if (tokens is None) == (tokens_per_param is None):
+            raise SpecError("give exactly one of tokens= and tokens_per_param=")
+        if tokens is None:
+            tokens = tokens_per_param * param_counts(model)["non_embedding"]
+        if not (isinstance(tokens, (int, float)) and math.isfinite(tokens) and tokens > 0):
+            raise SpecError(f"token budget must be a positive number, got {tokens!r}")
+        tokens = int(round(tokens))
+        schedule = schedule_to_dict(parse_schedule(schedule if schedule is not None else self.schedules[0]))
+        mixture = normalize_mixture(mixture if mixture is not None else (self.mixtures[0] if self.mixtures else
+                                                                         {d: 1.0 for d in self.domains()}),
+                                    self.domains())
+        train = dict(self.train)
+        evals = train.pop("evals", None)
+        config = RunConfig(run="pending", model=model, tokens=tokens, schedule=schedule, mixture=mixture,
+                           corpus=self.corpus_spec(), seed=int(seed if seed is not None else self.seeds[0]), **train)
+        if evals is not None:
+            k = config.steps_per_dispatch
+            every = max(1, math.ceil(config.steps / int(evals)))
+            config = RunConfig.from_dict({**config.to_dict(), "eval_every": math.ceil(every / k) * k})
+        if run is None:
+            run = (f"w{width}-d{depth}-h{heads}-t{_tokens_label(tokens)}-{schedule['kind']}-"
+                   f"{config.fingerprint()}")
+        return RunConfig.from_dict({**config.to_dict(), "run": run})
+
+    def runs(self) -> list:
+        """Every run of the ladder, in expansion order (module docstring)."""
+        out = []
+        key, values = next(iter(self.budget.items()))
+        mixtures = self.mixtures or [None]
+        for size in self.sizes:
+            for value in values:
+                for schedule in self.schedules:
+                    for mixture in mixtures:
+                        for seed in self.seeds:
+                            out.append(self.make_run(size["width"], size["depth"], size["heads"],
+                                                     schedule=schedule, mixture=mixture, seed=seed,
+                                                     **{key: value}))
+        ids = [r.run for r in out]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise SpecError(f"the spec lists the same run more than once: {dupes}")
+        return out
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def spec_from_dict(d: dict) -> LadderSpec:
+    """Validate a spec given as a dict (the parsed TOML) and return a :class:`LadderSpec`."""
+    _check_keys("ladder spec", d, TOP_KEYS)
+    if "sizes" not in d or not d["sizes"]:
+        raise SpecError("ladder spec: 'sizes' (a list of {width, depth, heads}) is required")
+    sizes = []
+    for i, size in enumerate(d["sizes"]):
+        _check_keys(f"sizes[{i}]", size, SIZE_KEYS)
+        missing = sorted(SIZE_KEYS - set(size))
+        if missing:
+            raise SpecError(f"sizes[{i}]: missing {missing}")
+        for k, v in size.items():
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise SpecError(f"sizes[{i}]: {k} must be a positive integer, got {v!r}")
+        sizes.append(dict(size))
+    model = dict(_check_keys("[model]", d.get("model", {}), {f.name for f in fields(ModelConfig)} - SIZE_KEYS))
+    budget = _check_keys("[budget]", d.get("budget", {}), BUDGET_KEYS)
+    if len(budget) != 1:
+        raise SpecError("[budget]: give exactly one of 'tokens_per_param' (list) and 'tokens' (list)")
+    (bkey, values), = budget.items()
+    values = values if isinstance(values, list) else [values]
+    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
+        raise SpecError(f"[budget]: {bkey} must be a non-empty list of positive numbers, got {budget[bkey]!r}")
+    train = dict(_check_keys("[train]", d.get("train", {}), TRAIN_KEYS))
+    if "evals" in train and "eval_every" in train:
+        raise SpecError("[train]: give either 'evals' or 'eval_every', not both")
+    schedules = d.get("schedules", [dict(DEFAULT_SCHEDULE)])
+    schedules = schedules if isinstance(schedules, list) else [schedules]
+    for i, s in enumerate(schedules):
+        try:
+            schedules[i] = schedule_to_dict(parse_schedule(s))
+        except (TypeError, ValueError) as e:
+            raise SpecError(f"schedules[{i}]: {e}") from None
+    data = dict(_check_keys("[data]", d.get("data", {"corpus": "default"}), DATA_KEYS))
+    if "arrays" in data and "vocab" not in data:
+        raise SpecError("[data]: a token-array corpus needs 'vocab' (the tokenizer's vocabulary size)")
+    if data.get("corpus", "default") != "default":
+        raise SpecError(f"[data]: corpus must be 'default' (or use data.text / data.arrays), got {data['corpus']!r}")
+    seeds = d.get("seeds", [d.get("seed", 0)])
+    seeds = seeds if isinstance(seeds, list) else [seeds]
+    spec = LadderSpec(sizes=sizes, budget={bkey: values}, name=str(d.get("name", "ladder")), model=model,
+                      train=train, schedules=schedules, data=data, mixtures=[], seeds=[int(s) for s in seeds])
+    domains = spec.domains()
+    if not domains:
+        raise SpecError("[data]: the corpus has no domains")
+    mixtures = d.get("mixtures", [])
+    mixtures = mixtures if isinstance(mixtures, list) else [mixtures]
+    for i, m in enumerate(mixtures):
+        _check_keys(f"mixtures[{i}]", m, set(domains))
+        bad = {k: v for k, v in m.items() if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0}
+        if bad or not sum(m.values()) > 0:
+            raise SpecError(f"mixtures[{i}]: weights must be numbers >= 0 with a positive sum, got {m!r}")
+    spec.mixtures = [dict(m) for m in mixtures]
+    try:
+        spec.runs()
+    except (TypeError, ValueError) as e:
+        raise SpecError(str(e)) from None
+    return spec
+
+
+def load_spec(source) -> LadderSpec:
+    """A :class:`LadderSpec` from a spec, a dict, a path to a TOML file, or TOML text."""
+    if isinstance(source, LadderSpec):
+        return source
+    if isinstance(source, dict):
+        return spec_from_dict(source)
+    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith(".toml")):
+        path = Path(source)
+        try:
+            return spec_from_dict(tomllib.loads(path.read_text()))
+        except tomllib.TOMLDecodeError as e:
+            raise SpecError(f"{path}: not valid TOML: {e}") from None
+    if isinstance(source, str):
+        try:
+            return spec_from_dict(tomllib.loads(source))
+        except tomllib.TOMLDecodeError as e:
+            raise SpecError(f"ladder spec: not valid TOML: {e}") from None
+    raise TypeError(f"cannot read a ladder spec from {type(source).__name__}")
+
+
+def expand_spec(source) -> list:
+    """The list of :class:`ladders.config.RunConfig` of a spec (path, TOML text, dict or spec)."""
+    return load_spec(source).runs()
