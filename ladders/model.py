@@ -29,6 +29,7 @@ token embedding and, when untied, the output head (there are no position embeddi
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -84,8 +85,9 @@ def param_counts(config: ModelConfig) -> dict:
     return {"total": non_embedding + embedding, "non_embedding": non_embedding, "embedding": embedding}
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def init_params(config: ModelConfig, key) -> dict:
-    """Random float32 parameters: ``{"embed", "blocks": [...], "final_norm"[, "head"]}``."""
+    """Random float32 parameters: ``{"embed", "blocks": [...], "final_norm"[, "head"]}`` (jitted)."""
     d, f = config.width, config.mlp_ratio * config.width
     std, out_std = 0.02, 0.02 / math.sqrt(2 * config.depth)
     keys = jax.random.split(key, config.depth + 2)

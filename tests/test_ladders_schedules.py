@@ -1,0 +1,87 @@
+"""Learning-rate schedules: exact values at known steps, round trips, errors."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ladders.schedules import (WSD, Cosine, lr_array, parse_schedule, schedule_from_dict, schedule_to_dict,
+                               schedule_to_string)
+
+
+def test_constant_with_warmup():
+    lr = lr_array({"kind": "constant", "peak": 1.0, "warmup": 4}, 10)
+    np.testing.assert_allclose(lr, [0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 1, 1])
+
+
+def test_cosine_to_floor():
+    lr = lr_array(Cosine(peak=1.0, warmup=0, floor=0.1), 4)
+    p = np.arange(1, 5) / 4
+    np.testing.assert_allclose(lr, 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * p)))
+    assert lr[-1] == pytest.approx(0.1)
+
+
+def test_linear_after_warmup():
+    lr = lr_array("linear:peak=2,warmup=2,floor=0", 6)
+    np.testing.assert_allclose(lr, [1, 2, 1.5, 1, 0.5, 0])
+
+
+@pytest.mark.parametrize("shape,expected_mid", [
+    ("linear", 0.5), ("cosine", 0.5), ("sqrt", 1 - math.sqrt(0.5)), ("exponential", 0.1),
+])
+def test_wsd_decay_shapes(shape, expected_mid):
+    floor = 0.01 if shape == "exponential" else 0.0
+    lr = lr_array(WSD(peak=1.0, warmup=0, decay_fraction=0.2, decay_shape=shape, floor=floor), 100)
+    assert np.all(lr[:80] == 1.0)
+    assert lr[89] == pytest.approx(expected_mid if shape == "exponential" else floor + (1 - floor) * expected_mid)
+    assert lr[-1] == pytest.approx(floor)
+    assert np.all(np.diff(lr[80:]) < 0)
+
+
+def test_multistep_and_fractional_milestones():
+    lr = lr_array({"kind": "multistep", "peak": 1.0, "milestones": [0.5, 8], "gamma": 0.5}, 10)
+    np.testing.assert_allclose(lr, [1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25])
+
+
+def test_fractional_warmup():
+    lr = lr_array({"kind": "cosine", "peak": 1.0, "warmup": 0.1}, 100)
+    assert lr[9] == 1.0 and lr[0] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("text", [
+    "wsd:peak=0.003,warmup=100,decay_fraction=0.2,decay_shape=linear,floor=0.0",
+    "multistep:peak=0.001,warmup=0,milestones=0.5;0.75,gamma=0.3",
+    "cosine:peak=0.001,warmup=0.05,floor=0.0001",
+])
+def test_round_trips(text):
+    s = parse_schedule(text)
+    assert parse_schedule(schedule_to_string(s)) == s
+    assert schedule_from_dict(schedule_to_dict(s)) == s
+    np.testing.assert_array_equal(lr_array(s, 500), lr_array(schedule_to_dict(s), 500))
+
+
+@pytest.mark.parametrize("d,match", [
+    ({"kind": "nope", "peak": 1}, "unknown schedule kind"),
+    ({"kind": "cosine"}, "peak"),
+    ({"kind": "cosine", "peak": 1, "decay": 2}, "unknown key"),
+    ({"kind": "wsd", "peak": 1, "decay_shape": "exponential"}, "floor > 0"),
+    ({"kind": "cosine", "peak": -1}, "positive"),
+    ({"kind": "cosine", "peak": 1, "floor": 2}, "floor"),
+])
+def test_bad_schedules(d, match):
+    with pytest.raises(ValueError, match=match):
+        schedule_from_dict(d)
+
+
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(["constant", "cosine", "linear", "wsd"]), total=st.integers(1, 400),
+       warmup=st.integers(0, 50), peak=st.floats(1e-5, 1.0), frac=st.floats(0, 1))
+def test_schedule_properties(kind, total, warmup, peak, frac):
+    d = {"kind": kind, "peak": peak, "warmup": warmup}
+    if kind == "wsd":
+        d["decay_fraction"] = frac
+    lr = lr_array(d, total)
+    assert lr.shape == (total,)
+    assert np.all(np.isfinite(lr)) and np.all(lr >= 0) and np.all(lr <= peak * (1 + 1e-12))
+    if kind in ("cosine", "linear") and total > warmup:
+        assert lr[-1] == pytest.approx(0.0, abs=1e-12)
