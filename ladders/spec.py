@@ -217,6 +217,12 @@ def spec_from_dict(d: dict) -> LadderSpec:
         except (TypeError, ValueError) as e:
             raise SpecError(f"schedules[{i}]: {e}") from None
     data = dict(_check_keys("[data]", d.get("data", {"corpus": "default"}), DATA_KEYS))
+    for domain, paths in data.get("text", {}).items():
+        if not paths:
+            raise SpecError(f"[data.text]: domain {domain!r} is empty (give a list of text files or a directory)")
+    for domain, splits in data.get("arrays", {}).items():
+        if not isinstance(splits, dict) or not splits.get("train") or not splits.get("validation"):
+            raise SpecError(f"[data.arrays]: domain {domain!r} needs both 'train' and 'validation' token files")
     if "arrays" in data and "vocab" not in data:
         raise SpecError("[data]: a token-array corpus needs 'vocab' (the tokenizer's vocabulary size)")
     if data.get("corpus", "default") != "default":

@@ -1,0 +1,85 @@
+"""Running ladders: executors, skipping finished runs, status, SIGKILL + resume, divergence."""
+import concurrent.futures as cf
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+from ladders import ladder_status, read_ladder_runs, run_ladder
+from ladders.runlog import read_rows
+
+TRAIN = {"batch_size": 8, "eval_every": 8, "eval_windows": 16, "steps_per_dispatch": 4}
+SPEC = {
+    "name": "test",
+    "sizes": [{"width": 32, "depth": 2, "heads": 2}, {"width": 32, "depth": 1, "heads": 2}],
+    "model": {"context": 32},
+    "budget": {"tokens": [8 * 8 * 32, 16 * 8 * 32]},
+    "train": TRAIN,
+}
+
+
+def test_sequential_ladder_status_rows_and_skip(tmp_path):
+    status = run_ladder(SPEC, tmp_path, max_workers=1, progress=False)
+    assert len(status) == 4 and (status.status == "done").all()
+    assert set(status.steps) == {8, 16} and status.loss.notna().all()
+    rows = read_ladder_runs(tmp_path)
+    assert set(rows.run) == set(status.run)
+    assert len(rows) == 5 * (1 + 2 + 1 + 2)  # 5 datasets per evaluation
+    for col in ["run", "params", "tokens", "flops", "step", "lr", "dataset", "loss", "mix.code", "status"]:
+        assert col in rows.columns
+    mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/rows/*.parquet")}
+    start = time.time()
+    again = run_ladder(SPEC, tmp_path, max_workers=1, progress=False)
+    assert time.time() - start < 2 and (again.status == "done").all()
+    assert mtimes == {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/rows/*.parquet")}
+    # a grown spec only trains the new runs; pending runs show up in the status first
+    grown = {**SPEC, "budget": {"tokens": [8 * 8 * 32, 16 * 8 * 32, 24 * 8 * 32]}}
+    from ladders.spec import load_spec
+    import ladders.execute as ex
+    (tmp_path / ex.LADDER_FILE).write_text(json.dumps({"runs": [r.run for r in load_spec(grown).runs()]}))
+    assert (ladder_status(tmp_path).status == "pending").sum() == 2
+
+
+def test_custom_executor_and_divergence(tmp_path):
+    """Any concurrent.futures.Executor works; a ThreadPoolExecutor stands in for a cluster's
+    executor (e.g. ``dask.distributed.Client(...).get_executor()``), which is used the same way.
+    A diverged run is marked and the ladder goes on."""
+    spec = {**SPEC, "sizes": SPEC["sizes"][:1], "budget": {"tokens": [8 * 8 * 32]},
+            "schedules": [{"kind": "cosine", "peak": 3e-3}, {"kind": "constant", "peak": 1e8}]}
+    with cf.ThreadPoolExecutor(max_workers=2) as pool:
+        status = run_ladder(spec, tmp_path, executor=pool, progress=False)
+    assert sorted(status.status) == ["diverged", "done"]
+    rows = read_ladder_runs(tmp_path)
+    assert np.isfinite(rows.loss).all()
+    assert (read_ladder_runs(tmp_path, include_unfinished=False).status == "done").all()
+
+
+def test_sigkill_mid_ladder_then_resume_matches_uninterrupted(tmp_path):
+    spec = {**SPEC, "sizes": SPEC["sizes"][:1], "budget": {"tokens": [256 * 8 * 32]}}
+    run_ladder(spec, tmp_path / "ref", max_workers=1, progress=False)
+    out = tmp_path / "killed"
+    code = ("import json, sys; from ladders import run_ladder; "
+            "run_ladder(json.loads(sys.argv[1]), sys.argv[2], max_workers=1, progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(spec), str(out)])
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("*/rows/step-*.parquet"))) < 3:
+        time.sleep(0.002)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    status = ladder_status(out)
+    assert status.status.tolist() == ["partial"] and 0 < status.step[0] < 256
+    # resume in a worker process (spawned, as the default executor does)
+    import multiprocessing
+    with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        final = run_ladder(spec, out, executor=pool, progress=False)
+    assert final.status.tolist() == ["done"]
+    (ref_dir,) = (tmp_path / "ref").glob("w*")
+    ref, resumed = read_rows(ref_dir), read_rows(out / ref_dir.name)
+    assert not resumed.duplicated(["step", "dataset"]).any()
+    pd.testing.assert_frame_equal(ref, resumed)

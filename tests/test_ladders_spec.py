@@ -1,0 +1,87 @@
+"""Ladder specs: expansion, stable run ids, clear errors."""
+import pytest
+
+from ladders.model import ModelConfig, param_counts
+from ladders.spec import SpecError, expand_spec, load_spec
+
+TOML = """
+name = "t"
+sizes = [{width = 32, depth = 2, heads = 2}, {width = 48, depth = 2, heads = 2},
+         {width = 64, depth = 2, heads = 4}, {width = 64, depth = 3, heads = 4}]
+[model]
+context = 32
+[budget]
+tokens_per_param = [2, 4, 8]
+[train]
+batch_size = 8
+evals = 4
+steps_per_dispatch = 4
+[[schedules]]
+kind = "cosine"
+peak = 3e-3
+[[schedules]]
+kind = "wsd"
+peak = 3e-3
+decay_fraction = 0.2
+[[mixtures]]
+code = 1
+prose = 1
+[[mixtures]]
+comments = 1
+"""
+
+
+def test_expansion_4_sizes_x_3_budgets_x_2_schedules_x_2_mixtures(tmp_path):
+    path = tmp_path / "ladder.toml"
+    path.write_text(TOML)
+    runs = expand_spec(path)
+    assert len(runs) == 4 * 3 * 2 * 2
+    assert len({r.run for r in runs}) == len(runs)
+    first = runs[0]
+    n = param_counts(ModelConfig(width=32, depth=2, heads=2, context=32))["non_embedding"]
+    assert first.tokens == 2 * n and first.model.context == 32 and first.batch_size == 8
+    assert first.mixture == {"code": 0.5, "prose": 0.5, "comments": 0.0}
+    assert first.run.startswith("w32-d2-h2-t") and "cosine" in first.run
+    for r in runs:
+        assert r.eval_every % 4 == 0 and r.steps / r.eval_every <= 4
+    assert [r.run for r in expand_spec(TOML)] == [r.run for r in runs]  # TOML text works too
+
+
+def test_run_ids_are_stable_when_the_spec_grows():
+    small = {r.run for r in expand_spec(TOML)}
+    grown = TOML.replace("tokens_per_param = [2, 4, 8]", "tokens_per_param = [2, 4, 8, 16]")
+    assert small < {r.run for r in expand_spec(grown)}
+
+
+def test_make_run_for_a_held_out_model():
+    spec = load_spec(TOML)
+    big = spec.make_run(width=128, depth=4, heads=4, tokens_per_param=20)
+    assert big.model.width == 128 and big.model.context == 32
+    assert big.tokens == 20 * param_counts(big.model)["non_embedding"]
+    assert big.schedule == spec.schedules[0]
+    assert spec.make_run(width=128, depth=4, heads=4, tokens=10**6, run="heldout").run == "heldout"
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda d: d.update(colour="red"), "unknown key"),
+    (lambda d: d["sizes"].append({"width": -64, "depth": 2, "heads": 2}), "positive integer"),
+    (lambda d: d["sizes"].append({"width": 30, "depth": 2, "heads": 4}), "divisible"),
+    (lambda d: d["train"].update(lr=1), r"\[train\]: unknown key"),
+    (lambda d: d.update(budget={}), "exactly one"),
+    (lambda d: d.update(budget={"tokens": [-5]}), "positive"),
+    (lambda d: d.update(mixtures=[{"code": 0, "prose": 0}]), "positive sum"),
+    (lambda d: d.update(mixtures=[{"klingon": 1}]), "unknown key"),
+    (lambda d: d.update(data={"text": {"notes": []}}), "empty"),
+    (lambda d: d.update(schedules=[{"kind": "cosine"}]), "peak"),
+    (lambda d: d.update(sizes=[]), "sizes"),
+])
+def test_bad_specs_get_clear_errors(edit, match):
+    d = {"sizes": [{"width": 32, "depth": 2, "heads": 2}], "budget": {"tokens_per_param": [2]}, "train": {}}
+    edit(d)
+    with pytest.raises(SpecError, match=match):
+        load_spec(d)
+
+
+def test_invalid_toml_is_a_spec_error():
+    with pytest.raises(SpecError, match="TOML"):
+        load_spec("sizes = [\n")
