@@ -27,12 +27,20 @@ A checkpoint follows every evaluation; a restarted run loads it, deletes rows of
 evaluations and continues exactly (batches are a function of ``(seed, step)``).  A non-finite
 loss stops the run with status ``diverged`` (rows before it are kept).  Compiled steps go to
 JAX's persistent compilation cache under ``$SCALING_CACHE/jax``.
+
+Reproducibility: on CPU, runs are bitwise reproducible and resume exactly.  On GPU, XLA's
+scatter-add (the embedding gradient) uses atomics and is not deterministic, so importing this
+module adds ``--xla_gpu_deterministic_ops=true`` to ``XLA_FLAGS`` unless that flag is already
+set (it takes effect if JAX has not yet started its GPU backend; set
+``--xla_gpu_deterministic_ops=false`` yourself to trade exactness for speed).
 """
 from __future__ import annotations
 
 import functools
 import math
+import os
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +54,16 @@ from .config import RunConfig, as_run_config
 from .corpus import cache_root, load_corpus
 from .model import ModelConfig, init_params, loss_fn, param_counts
 from .schedules import lr_array, schedule_to_string
+
+
+def request_deterministic_gpu() -> None:
+    """Add ``--xla_gpu_deterministic_ops=true`` to ``XLA_FLAGS`` unless the flag is set already."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_gpu_deterministic_ops" not in flags:
+        os.environ["XLA_FLAGS"] = (flags + " --xla_gpu_deterministic_ops=true").strip()
+
+
+request_deterministic_gpu()
 
 
 def enable_compilation_cache(directory=None) -> None:
@@ -141,7 +159,7 @@ def dispatch(train_steps, params, opt_state, corpus, mixture, config: RunConfig,
     k = config.steps_per_dispatch
     batches = data.train_batches(corpus, mixture, step, n, config.seed, config.batch_size, config.model.context)
     chunk_lrs = np.zeros(k, np.float32)
-    chunk_lrs[:n] = lrs[step:step + n]
+    chunk_lrs[:n] = lrs[step:step + n]  # float64 -> float32
     if n < k:
         batches = np.concatenate([batches, np.zeros((k - n,) + batches.shape[1:], batches.dtype)])
     params, opt_state, losses = train_steps(params, opt_state, parallel.shard_batch(batches, mesh, 1),
@@ -157,7 +175,6 @@ def train_run(config, out_dir, progress: bool = True, corpus=None, stop_at_step:
     evaluation at or past that step, as if killed there (for tests).  Returns the status dict
     (``status`` is ``done``, ``diverged`` or, after ``stop_at_step``, ``running``).
     """
-    from pathlib import Path
     config = as_run_config(config)
     run_dir = Path(out_dir) / config.run
     runlog.write_config(run_dir, config.to_dict())
@@ -172,7 +189,7 @@ def train_run(config, out_dir, progress: bool = True, corpus=None, stop_at_step:
     mixture = data.normalize_mixture(config.mixture, corpus.domains)
     counts = param_counts(config.model)
     steps = config.steps
-    lrs = lr_array(config.schedule, steps).astype(np.float32)
+    lrs = lr_array(config.schedule, steps)  # float64, logged as is; float32 on the device
     optimizer = optimizer_for(config)
     mesh = parallel.data_mesh(config.batch_size)
 

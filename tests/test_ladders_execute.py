@@ -65,7 +65,8 @@ def test_sigkill_mid_ladder_then_resume_matches_uninterrupted(tmp_path):
     out = tmp_path / "killed"
     code = ("import json, sys; from ladders import run_ladder; "
             "run_ladder(json.loads(sys.argv[1]), sys.argv[2], max_workers=1, progress=False)")
-    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(spec), str(out)])
+    env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}  # share an accelerator, if any
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(spec), str(out)], env=env)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.glob("*/rows/step-*.parquet"))) < 3:
         time.sleep(0.002)
@@ -76,7 +77,8 @@ def test_sigkill_mid_ladder_then_resume_matches_uninterrupted(tmp_path):
     assert status.status.tolist() == ["partial"] and 0 < status.step[0] < 256
     # resume in a worker process (spawned, as the default executor does)
     import multiprocessing
-    with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    from ladders.execute import _init_worker
+    with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker) as pool:
         final = run_ladder(spec, out, executor=pool, progress=False)
     assert final.status.tolist() == ["done"]
     (ref_dir,) = (tmp_path / "ref").glob("w*")
