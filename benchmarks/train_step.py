@@ -81,16 +81,22 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--k", type=int, default=8, help="updates per dispatch for the ladders step")
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--depth", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--context", type=int, default=128)
+    ap.add_argument("--only-ladders", action="store_true", help="time only our step (for other shapes)")
     args = ap.parse_args(argv)
-    ours = ModelConfig(width=128, depth=4, heads=4, context=128, vocab=256, activation="relu2", compute_dtype="bfloat16")
+    ours = ModelConfig(width=args.width, depth=args.depth, heads=args.heads, context=args.context, vocab=256,
+                       activation="relu2", compute_dtype="bfloat16")
     plain = replace(ours, activation="gelu", compute_dtype="float32")
     print(f"devices: {jax.devices()}  model: {ours}  batch {args.batch}")
-    results = {
-        "naive": bench_naive(plain, args.batch, args.seconds),
-        "ladders-f32-gelu": bench_ladders(plain, args.batch, args.k, args.seconds),
-        "ladders": bench_ladders(ours, args.batch, args.k, args.seconds),
-    }
-    base = results["naive"][0]
+    results = {}
+    if not args.only_ladders:
+        results["naive"] = bench_naive(plain, args.batch, args.seconds)
+        results["ladders-f32-gelu"] = bench_ladders(plain, args.batch, args.k, args.seconds)
+    results["ladders"] = bench_ladders(ours, args.batch, args.k, args.seconds)
+    base = results.get("naive", results["ladders"])[0]
     for name, (tps, compile_s) in results.items():
         cfg = ours if name == "ladders" else plain
         gflops = tps * flops_per_token(cfg) / 1e9

@@ -15,15 +15,24 @@ corpora), ``data`` (mixture batches), ``schedules`` (learning rates), ``config``
 ``train`` (the loop), ``checkpoint``, ``runlog`` (files of a run), ``parallel`` (data-parallel
 mesh), ``spec`` (ladder specs), ``execute`` (running a ladder).
 """
-from .config import RunConfig
-from .execute import ladder_status, read_ladder_runs, run_ladder
-from .model import ModelConfig, param_counts
-from .schedules import lr_array, parse_schedule, schedule_from_dict, schedule_to_dict
-from .spec import LadderSpec, SpecError, expand_spec, load_spec
-from .train import train_run
+import importlib
 
-__all__ = [
-    "LadderSpec", "ModelConfig", "RunConfig", "SpecError", "expand_spec", "ladder_status", "load_spec",
-    "lr_array", "param_counts", "parse_schedule", "read_ladder_runs", "run_ladder", "schedule_from_dict",
-    "schedule_to_dict", "train_run",
-]
+# Lazy attributes (PEP 562): ``import ladders.schedules`` stays light (NumPy only), so the
+# whole-curve laws can reuse ``lr_array`` without importing JAX, optax or pandas.
+_EXPORTS = {
+    "RunConfig": "config", "ladder_status": "execute", "read_ladder_runs": "execute", "run_ladder": "execute",
+    "ModelConfig": "model", "param_counts": "model", "lr_array": "schedules", "parse_schedule": "schedules",
+    "schedule_from_dict": "schedules", "schedule_to_dict": "schedules", "schedule_to_string": "schedules",
+    "LadderSpec": "spec", "SpecError": "spec", "expand_spec": "spec", "load_spec": "spec", "train_run": "train",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'ladders' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -17,7 +17,8 @@ every ``eval_every`` updates and after the last; each writes rows of the runs ta
 * ``dataset="validation"``: those domain losses averaged with the training mixture's weights.
 
 Columns: ``run, params, tokens, flops, step, lr, dataset, loss, mix.<domain>...`` plus
-``status, params_total, width, depth, heads, context, batch_size, schedule, seed``.
+``status, params_total, width, depth, heads, context, batch_size, schedule, steps_total, seed``
+(``lr_array(schedule, steps_total)`` gives the learning rate of every update of the run).
 ``params`` is the non-embedding count ``N`` (:func:`ladders.model.param_counts`); ``tokens``
 ``D = step * batch_size * context`` (predicted tokens seen); ``flops = 6 N D`` (Kaplan et al.
 2020: forward + backward, attention and embeddings left out); ``lr`` is the rate of the update
@@ -148,7 +149,8 @@ def make_rows(config: RunConfig, counts: dict, mixture: dict, step: int, lr: flo
     extra = {
         "status": status, "params_total": counts["total"], "width": config.model.width,
         "depth": config.model.depth, "heads": config.model.heads, "context": config.model.context,
-        "batch_size": config.batch_size, "schedule": schedule_to_string(config.schedule), "seed": config.seed,
+        "batch_size": config.batch_size, "schedule": schedule_to_string(config.schedule),
+        "steps_total": config.steps, "seed": config.seed,
     }
     rows = [{**base, "dataset": name, "loss": float(loss), **mix, **extra} for name, loss in losses.items()]
     return pd.DataFrame(rows)

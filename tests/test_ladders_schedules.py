@@ -85,3 +85,10 @@ def test_schedule_properties(kind, total, warmup, peak, frac):
     assert np.all(np.isfinite(lr)) and np.all(lr >= 0) and np.all(lr <= peak * (1 + 1e-12))
     if kind in ("cosine", "linear") and total > warmup:
         assert lr[-1] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_schedules_import_without_jax():
+    import subprocess
+    import sys
+    code = "import sys, ladders.schedules; assert 'jax' not in sys.modules and 'pandas' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

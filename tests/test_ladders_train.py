@@ -35,6 +35,8 @@ def test_rows_have_runs_table_columns(tmp_path):
     np.testing.assert_allclose(rows.flops, 6.0 * n * rows.tokens)
     lrs = lr_array(cfg.schedule, 24)
     np.testing.assert_array_equal(rows.lr, lrs[rows.step - 1])
+    # each row carries what is needed to rebuild the whole LR series of its run
+    np.testing.assert_array_equal(lr_array(rows.schedule[0], int(rows.steps_total[0])), lrs)
     assert rows[["mix.code", "mix.prose", "mix.comments"]].iloc[0].tolist() == pytest.approx([0.5, 0.3, 0.2])
     assert np.isfinite(rows.loss).all()
     val = rows[rows.dataset == "validation"].loss.to_numpy()
