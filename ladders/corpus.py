@@ -174,14 +174,14 @@ def build_default_corpus(directory: Path, validation_fraction: float = 0.05) -> 
             tokens = tokenizer.join_documents(texts)
             if len(tokens) == 0:
                 raise RuntimeError(f"default corpus: domain {domain!r} has an empty {split} split")
-            tmp = directory / f".{domain}.{split}.tmp.npy"
+            tmp = directory / f".{domain}.{split}.{os.getpid()}.tmp.npy"  # builders may race
             np.save(tmp, tokens)
             os.replace(tmp, directory / f"{domain}.{split}.npy")
             manifest["domains"][domain][split] = {
                 "documents": len(texts), "tokens": int(len(tokens)),
                 "sha256": hashlib.sha256(tokens.tobytes()).hexdigest(),
             }
-    tmp = directory / ".manifest.tmp.json"
+    tmp = directory / f".manifest.{os.getpid()}.tmp.json"
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, directory / "manifest.json")
     return manifest

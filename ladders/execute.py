@@ -79,6 +79,14 @@ def run_ladder(spec, out_dir, executor: cf.Executor | None = None, progress: boo
         status = runlog.read_status(out_dir / r.run)
         if not (status and status["status"] in FINISHED):
             todo.append(r)
+    if todo and corpus is None:
+        # build (or check) each corpus once here, not concurrently in every worker
+        from .corpus import load_corpus
+        for spec_value in {json.dumps(r.corpus, sort_keys=True, default=str) for r in todo}:
+            try:
+                load_corpus(json.loads(spec_value))
+            except Exception:  # noqa: BLE001 - the run itself reports it as failed
+                pass
     workers = max_workers or (default_workers() if executor is None and len(todo) > 1 else 1)
     bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"ladder {spec.name}", unit="run",
                disable=not progress)

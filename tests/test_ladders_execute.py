@@ -85,3 +85,16 @@ def test_sigkill_mid_ladder_then_resume_matches_uninterrupted(tmp_path):
     ref, resumed = read_rows(ref_dir), read_rows(out / ref_dir.name)
     assert not resumed.duplicated(["step", "dataset"]).any()
     pd.testing.assert_frame_equal(ref, resumed)
+
+
+def test_failing_run_is_recorded_and_the_ladder_goes_on(tmp_path):
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    for i in range(6):
+        (texts / f"f{i}.txt").write_text("some text " * 100)
+    spec = {**SPEC, "data": {"text": {"notes": [str(p) for p in sorted(texts.glob("*.txt"))]}},
+            "sizes": SPEC["sizes"][:1], "budget": {"tokens": [8 * 8 * 32]}}
+    (texts / "f0.txt").unlink()  # the corpus cannot be read when the run starts
+    status = run_ladder(spec, tmp_path / "out", max_workers=1, progress=False)
+    assert status.status.tolist() == ["failed"]
+    assert "No such file" in status.error[0] or "FileNotFound" in status.error[0]
