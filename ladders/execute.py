@@ -16,6 +16,7 @@ of all its runs as one runs-table DataFrame.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import concurrent.futures.process  # noqa: F401 - BrokenProcessPool
 import json
 import multiprocessing
 import os
@@ -39,7 +40,13 @@ def _run_dirs(out_dir: Path) -> list:
 
 def _record_failure(out_dir: Path, run: str, error: BaseException) -> None:
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    runlog.write_status(Path(out_dir) / run, status="failed", error=f"{type(error).__name__}: {error}", traceback=text)
+    message = f"{type(error).__name__}: {error}"
+    if isinstance(error, cf.process.BrokenProcessPool):
+        message += (" (a worker process died: out of memory, killed, or, in a script run with the 'spawn' start"
+                    " method, a missing `if __name__ == '__main__':` guard; max_workers=1 runs in-process)")
+    run_dir = Path(out_dir) / run
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runlog.write_status(run_dir, status="failed", error=message, traceback=text)
 
 
 def default_workers() -> int:

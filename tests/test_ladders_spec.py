@@ -85,3 +85,15 @@ def test_bad_specs_get_clear_errors(edit, match):
 def test_invalid_toml_is_a_spec_error():
     with pytest.raises(SpecError, match="TOML"):
         load_spec("sizes = [\n")
+
+
+def test_demo_presets_and_held_out_run():
+    from ladders.presets import demo_spec, held_out_run
+    for quick in (True, False):
+        spec = load_spec(demo_spec(quick))
+        runs = spec.runs()
+        assert len(runs) == 12 and len({(r.model.width, r.model.depth) for r in runs}) == 4
+        flops = lambda r: 6 * param_counts(r.model)["non_embedding"] * r.tokens
+        big = held_out_run(spec)
+        assert big.run == "held-out" and flops(big) >= 4 * max(flops(r) for r in runs)
+        assert param_counts(big.model)["non_embedding"] > max(param_counts(r.model)["non_embedding"] for r in runs)
