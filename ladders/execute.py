@@ -112,12 +112,19 @@ def run_ladder(spec, out_dir, executor: cf.Executor | None = None, progress: boo
                                                   mp_context=multiprocessing.get_context("spawn"))
             try:
                 futures = {executor.submit(train_run, r.to_dict(), str(out_dir), False): r.run for r in todo}
-                for future in cf.as_completed(futures):
-                    try:
-                        future.result()
-                    except Exception as e:  # noqa: BLE001
-                        _record_failure(out_dir, futures[future], e)
-                    bar.update(1)
+                pending = set(futures)
+                while pending:
+                    finished, pending = cf.wait(pending, timeout=2.0, return_when=cf.FIRST_COMPLETED)
+                    for future in finished:
+                        try:
+                            future.result()
+                        except Exception as e:  # noqa: BLE001
+                            _record_failure(out_dir, futures[future], e)
+                        bar.update(1)
+                    if progress and pending:  # show the steps of the runs in flight
+                        steps = {futures[f]: (runlog.read_status(out_dir / futures[f]) or {}) for f in pending}
+                        bar.set_postfix_str(", ".join(f"{s.get('step', 0)}/{s.get('steps', '?')}"
+                                                      for s in steps.values() if s.get("status") == "running"))
             finally:
                 if own:
                     executor.shutdown(wait=True, cancel_futures=True)
