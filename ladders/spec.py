@@ -249,6 +249,21 @@ def spec_from_dict(d: dict) -> LadderSpec:
     return spec
 
 
+def _resolve_paths(d: dict, base: Path) -> dict:
+    """Make the corpus file paths of a spec file relative to the file's folder, not the cwd."""
+    data = d.get("data")
+    if not isinstance(data, dict):
+        return d
+    fix = lambda p: str(base / p) if isinstance(p, str) and not Path(p).is_absolute() else p
+    data = dict(data)
+    if isinstance(data.get("text"), dict):
+        data["text"] = {k: [fix(p) for p in v] if isinstance(v, list) else fix(v) for k, v in data["text"].items()}
+    if isinstance(data.get("arrays"), dict):
+        data["arrays"] = {k: {s: fix(p) for s, p in v.items()} if isinstance(v, dict) else v
+                          for k, v in data["arrays"].items()}
+    return {**d, "data": data}
+
+
 def load_spec(source) -> LadderSpec:
     """A :class:`LadderSpec` from a spec, a dict, a path to a TOML file, or TOML text."""
     if isinstance(source, LadderSpec):
@@ -258,9 +273,12 @@ def load_spec(source) -> LadderSpec:
     if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith(".toml")):
         path = Path(source)
         try:
-            return spec_from_dict(tomllib.loads(path.read_text()))
+            d = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as e:
             raise SpecError(f"{path}: not valid TOML: {e}") from None
+        except OSError as e:
+            raise SpecError(f"cannot read ladder spec {path}: {e}") from None
+        return spec_from_dict(_resolve_paths(d, path.parent))
     if isinstance(source, str):
         try:
             return spec_from_dict(tomllib.loads(source))

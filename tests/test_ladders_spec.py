@@ -97,3 +97,16 @@ def test_demo_presets_and_held_out_run():
         big = held_out_run(spec)
         assert big.run == "held-out" and flops(big) >= 4 * max(flops(r) for r in runs)
         assert param_counts(big.model)["non_embedding"] > max(param_counts(r.model)["non_embedding"] for r in runs)
+
+
+def test_corpus_paths_in_a_spec_file_are_relative_to_it(tmp_path, monkeypatch):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "ladder.toml").write_text(
+        'sizes = [{width = 32, depth = 2, heads = 2}]\n[budget]\ntokens = [1000]\n'
+        '[data.text]\nnotes = ["corpus/a.txt", "corpus/b.txt"]\n')
+    monkeypatch.chdir("/")
+    (run,) = expand_spec(tmp_path / "ladder.toml")
+    assert run.corpus["text"]["notes"] == [str(tmp_path / "corpus/a.txt"), str(tmp_path / "corpus/b.txt")]
+    assert run.mixture == {"notes": 1.0}
+    with pytest.raises(SpecError, match="cannot read"):
+        load_spec(tmp_path / "missing.toml")
