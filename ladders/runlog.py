@@ -9,11 +9,14 @@
     <out>/<run>/status.json          {"status": "running" | "done" | "diverged" | "failed",
                                       "step": ..., "steps": ..., "loss": ..., ...}
     <out>/<run>/checkpoint.npz       see :mod:`ladders.checkpoint`
+    <out>/<run>/.lock                held (``flock``) by the process training the run, so two
+                                     processes never train the same run at once
 
 All files are written to a temporary name and renamed into place (atomic on POSIX).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -83,3 +86,28 @@ def read_rows(run_dir: Path) -> pd.DataFrame:
     if not paths:
         return pd.DataFrame()
     return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+
+
+@contextlib.contextmanager
+def exclusive(run_dir: Path):
+    """Hold an exclusive, non-blocking ``flock`` on ``run_dir/.lock``; yields whether we got it.
+
+    The lock dies with its process (a SIGKILLed run leaves no stale lock).  On systems without
+    ``fcntl`` (Windows) it always yields True.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover
+        yield True
+        return
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(run_dir) / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -180,6 +180,13 @@ def train_run(config, out_dir, progress: bool = True, corpus=None, stop_at_step:
     config = as_run_config(config)
     run_dir = Path(out_dir) / config.run
     runlog.write_config(run_dir, config.to_dict())
+    with runlog.exclusive(run_dir) as owned:
+        if not owned:  # another process is training this run right now: leave it alone
+            return dict(runlog.read_status(run_dir) or {"status": "running", "step": 0}, busy=True)
+        return _train(config, run_dir, progress, corpus, stop_at_step)
+
+
+def _train(config: RunConfig, run_dir: Path, progress: bool, corpus, stop_at_step) -> dict:
     status = runlog.read_status(run_dir)
     if status and status["status"] in ("done", "diverged"):
         return status

@@ -86,3 +86,15 @@ def test_config_clash_is_an_error(tmp_path):
     train_run(config(tokens=8 * 8 * 32), tmp_path, progress=False)
     with pytest.raises(ValueError, match="different config"):
         train_run(config(tokens=16 * 8 * 32), tmp_path, progress=False)
+
+
+def test_a_run_held_by_another_process_is_left_alone(tmp_path):
+    import fcntl
+    from ladders.runlog import write_config
+    cfg = config()
+    write_config(tmp_path / "r", cfg.to_dict())
+    with open(tmp_path / "r" / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # flock locks are per open file: this one blocks train_run's
+        status = train_run(cfg, tmp_path, progress=False)
+    assert status["busy"] and not (tmp_path / "r" / "rows").exists()
+    assert train_run(cfg, tmp_path, progress=False)["status"] == "done"
