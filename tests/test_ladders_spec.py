@@ -110,3 +110,13 @@ def test_corpus_paths_in_a_spec_file_are_relative_to_it(tmp_path, monkeypatch):
     assert run.mixture == {"notes": 1.0}
     with pytest.raises(SpecError, match="cannot read"):
         load_spec(tmp_path / "missing.toml")
+
+
+def test_the_documented_example_spec_expands():
+    import textwrap
+
+    import ladders.spec
+    doc = ladders.spec.__doc__
+    example = textwrap.dedent(doc.split("::", 1)[1].split("Expansion order")[0])
+    runs = expand_spec(example)
+    assert len(runs) == 2 * 3 and runs[0].mixture == {"code": 0.5, "prose": 0.3, "comments": 0.2}
