@@ -27,6 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import runlog
+from .model import param_counts
 from .spec import load_spec
 from .train import train_run
 
@@ -111,7 +112,9 @@ def run_ladder(spec, out_dir, executor: cf.Executor | None = None, progress: boo
                 executor = cf.ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                                                   mp_context=multiprocessing.get_context("spawn"))
             try:
-                futures = {executor.submit(train_run, r.to_dict(), str(out_dir), False): r.run for r in todo}
+                # longest first (by 6 N D), so no worker is left with a big run at the end
+                order = sorted(todo, key=lambda r: -param_counts(r.model)["total"] * r.tokens)
+                futures = {executor.submit(train_run, r.to_dict(), str(out_dir), False): r.run for r in order}
                 pending = set(futures)
                 while pending:
                     finished, pending = cf.wait(pending, timeout=2.0, return_when=cf.FIRST_COMPLETED)
