@@ -29,10 +29,13 @@ HELD_OUT_SIZES = [  # N = 332448, 590720, 787584
 def demo_spec(quick: bool = False) -> dict:
     """The demo ladder: 4 sizes x 3 budgets (``quick``: 4, 8, 16 tokens/param; else 6, 12, 24).
 
-    Measured (2026-11-23): ladder 5.4M tokens (quick) / 8.0M tokens; with :func:`held_out_run`
-    1.9M / 2.8M more.  A plain 5-parameter Chinchilla fit to the final validation losses predicted
-    the held-out run within -0.8 % (default) and +5.7 % (quick; +0.9 % on the train loss); other
-    ladder designs gave errors between -11 % and +6 %, so treat one run's error as noisy.
+    Measured on the 2-core CPU (2026-11-23, warm compilation cache, 2 worker processes): quick
+    ladder 5.4M tokens in 92 s + held-out run (1.9M tokens) 75 s; default ladder 8.0M tokens in
+    87 s + held-out (2.8M tokens) 98 s.  A cold start adds the corpus build (~12 s) and about
+    5 s of compilation per model shape.  A plain 5-parameter Chinchilla fit (Huber on log
+    residuals) to the final losses predicted the held-out run within -1.96 % (validation) and
+    -1.10 % (train) for the default, +2.97 % / -1.49 % for quick; other ladder designs tried on
+    a GPU gave errors between -11 % and +6 %, so one run's error is noisy.
     """
     return {
         "name": "demo-quick" if quick else "demo",
