@@ -4,7 +4,8 @@ Every (resample, start) pair is one *lane*: a parameter vector, a row of point w
 (all ones for the fit, multinomial counts for a bootstrap resample) and an L-BFGS state
 (:mod:`fitters.lbfgs`).  Lanes advance together under ``jax.vmap`` inside one ``jax.jit`` call
 for ``ROUND_EVALS`` evaluations; between rounds the finished lanes are dropped and the rest are
-packed into a batch whose size is a power of two (so only a handful of shapes ever compile).
+packed into dispatches of at most ``MAX_BUCKET`` lanes, each padded to a power of two (so only a
+handful of shapes ever compile).
 Every lane therefore costs what it needs, not what the slowest lane needs.
 
 Precision: lanes first run in float32 (twice the SIMD width on CPU, 4x faster here) and are
@@ -97,11 +98,12 @@ def _run(law, objective, X, y, starts, weights, lane_w, dtype, gtol, ftol, max_e
     active = np.arange(K)
     while active.size:
         for part, idx in _batches(active):
+            w = wd[lane_w[idx]]
             if out is None or not out.evals[part[0]]:
-                st = init(jnp.asarray(starts[idx], dtype), Xd, yd, wd[lane_w[idx]])
+                st = init(jnp.asarray(starts[idx], dtype), Xd, yd, w)
             else:
                 st = jax.tree_util.tree_map(lambda a: jnp.asarray(a[idx]), out)
-            st = jax.tree_util.tree_map(np.asarray, step(st, Xd, yd, wd[lane_w[idx]]))
+            st = jax.tree_util.tree_map(np.asarray, step(st, Xd, yd, w))
             if out is None:
                 out = jax.tree_util.tree_map(lambda a: np.zeros((K,) + a.shape[1:], a.dtype), st)
             for name, a in zip(out._fields, out):

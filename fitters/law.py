@@ -3,8 +3,9 @@
 A law predicts ``log L`` from a dictionary of input columns (``params``, ``tokens``, ...) and a
 parameter vector ``theta`` in *fit space* (e.g. ``log A`` instead of ``A``), written in
 ``jax.numpy`` so the engine can differentiate and ``vmap`` it.  ``to_natural`` maps fit space to
-the reported parameters by exponentiating the first ``n_log`` coordinates (``E, A, B, alpha, beta`` for Chinchilla); ``grid`` gives the default
-starting points, ``derived`` the quantities computed from the natural parameters.
+the reported parameters (``E, A, B, alpha, beta`` for Chinchilla) by exponentiating the first
+``n_log`` coordinates; ``grid`` gives the default starting points, ``derived`` the quantities
+computed from the natural parameters.
 """
 from __future__ import annotations
 
@@ -55,4 +56,3 @@ class Law:
 def product_grid(*axes: Sequence[float]) -> np.ndarray:
     """Cartesian product of per-coordinate start values, shape (prod(len), len(axes))."""
     return np.array(list(itertools.product(*axes)), dtype=float)
-
