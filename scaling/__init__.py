@@ -1,5 +1,9 @@
-"""The front door of the toolkit: runs table, fit/predict/plan, the `scaling` command."""
+"""The front door of the toolkit: runs table, fit/predict/plan, published laws, the `scaling` command."""
 from .errors import InputError
+from .fit import fit
+from .plan import plan
+from .published import published, published_names
+from .result import FitResult, load_fit
 from .runs import read_runs
 
-__all__ = ["InputError", "read_runs"]
+__all__ = ["FitResult", "InputError", "fit", "load_fit", "plan", "published", "published_names", "read_runs"]

@@ -7,6 +7,7 @@ naming the row (0-based, as in the file's data rows) and the column.
 """
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Mapping
 
@@ -36,10 +37,13 @@ def _load(source) -> pd.DataFrame:
     raise InputError(f"cannot read {path.name}: use .csv, .parquet, .jsonl or a pandas DataFrame")
 
 
-def read_runs(source, columns: Mapping[str, str] | None = None, required=("params", "tokens", "loss")) -> pd.DataFrame:
+def read_runs(source, columns: Mapping[str, str] | None = None, required=("params", "tokens", "loss"),
+              check_duplicates: bool = True) -> pd.DataFrame:
     """Read a runs table from CSV/parquet/JSON lines/DataFrame and validate it.
 
-    ``columns`` maps our names to the file's, e.g. ``{"params": "Model Size"}``.
+    ``columns`` maps our names to the file's, e.g. ``{"params": "Model Size"}``; ``required``
+    names the columns that must be present (after the mapping and the 6ND fill).
+    ``check_duplicates=False`` allows repeated rows (e.g. rows to predict at).
     """
     df = _load(source)
     for ours, theirs in (columns or {}).items():
@@ -52,7 +56,9 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
         df["flops"] = FLOPS_PER_PARAM_TOKEN * df["params"] * df["tokens"]
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise InputError(f"missing column(s) {missing}; columns are {list(df.columns)} "
+        close = difflib.get_close_matches(missing[0], [str(c) for c in df.columns], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise InputError(f"missing column(s) {missing}; columns are {list(df.columns)}; {hint}"
                          f"(map a differently named column with columns={{'{missing[0]}': 'Name'}} or --map {missing[0]}=NAME)")
     for col in [c for c in POSITIVE if c in df.columns]:
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
@@ -62,7 +68,7 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
                              f" ({bad.size} such row(s)); fix or remove them")
         df[col] = values
     key = [c for c in KEY if c in df.columns]
-    dup = np.flatnonzero(df.duplicated(subset=key, keep="first").to_numpy())
+    dup = np.array([], int) if not check_duplicates else np.flatnonzero(df.duplicated(subset=key, keep="first").to_numpy())
     if dup.size:
         raise InputError(f"row {dup[0]} duplicates an earlier row on {key} ({dup.size} duplicate(s)); remove them")
     return df.reset_index(drop=True)

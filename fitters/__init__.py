@@ -1,0 +1,21 @@
+"""The math: one module per law family and one batched fitting engine (:mod:`fitters.engine`).
+
+``LAWS`` maps each law's name to its :class:`fitters.law.Law`; :func:`get_law` looks one up with an
+error that lists the choices.
+"""
+from __future__ import annotations
+
+from . import chinchilla, kaplan, overtrain
+from .law import Law
+
+LAWS: dict[str, Law] = {law.name: law for law in (chinchilla.LAW, kaplan.LAW, overtrain.LAW)}
+
+
+def get_law(name: str | Law) -> Law:
+    """The law called ``name`` (a :class:`Law` passes through)."""
+    if isinstance(name, Law):
+        return name
+    try:
+        return LAWS[name]
+    except KeyError:
+        raise KeyError(f"unknown law {name!r}; choose one of {sorted(LAWS)}") from None

@@ -1,0 +1,217 @@
+"""The ``scaling`` command: a thin shell over the Python API (see DESIGN.md, "Command line").
+
+Exit codes: 0 ok, 2 bad input (the reason on stderr), 1 internal failure.  With ``--json``,
+stdout holds exactly one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import traceback
+import warnings
+
+from .errors import InputError
+
+
+def _mapping(items) -> dict[str, str]:
+    """``["params=Model Size", ...]`` -> ``{"params": "Model Size"}``."""
+    out = {}
+    for item in items or []:
+        ours, sep, theirs = item.partition("=")
+        if not sep or not ours.strip() or not theirs.strip():
+            raise InputError(f"--map {item!r}: write COLUMN=NAME, e.g. --map params='Model Size'")
+        out[ours.strip()] = theirs.strip()
+    return out
+
+
+def _emit(args, obj: dict, text: str) -> None:
+    print(json.dumps(_finite(obj)) if args.json else text)
+
+
+def _finite(x):
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _load(args):
+    from .published import published
+    from .result import load_fit
+    if args.published and args.fit:
+        raise InputError("give either a fit file or --published NAME, not both")
+    if args.published:
+        return published(args.published)
+    if not args.fit:
+        raise InputError("give a fit file (from `scaling fit ... --out FIT.json`) or --published NAME")
+    return load_fit(args.fit)
+
+
+def cmd_fit(args) -> None:
+    from .fit import fit
+    result = fit(args.law, args.data, columns=_mapping(args.map), dataset=args.dataset, loss=args.loss,
+                 space=args.space, delta=args.delta, bootstrap=args.bootstrap,
+                 bootstrap_starts=args.bootstrap_starts, seed=args.seed, level=args.level)
+    if args.out:
+        result.to_json(args.out)
+    if not result.converged:
+        print(f"warning: the {result.law.name} fit did not converge", file=sys.stderr)
+    _emit(args, result.to_dict(full=False), result.summary())
+
+
+def _interval(v):
+    return "" if not v else f"   [{v[0]:.6g}, {v[1]:.6g}]"
+
+
+def cmd_predict(args) -> None:
+    import pandas as pd
+    result = _load(args)
+    if args.data:
+        from .runs import read_runs
+        rows = read_runs(args.data, _mapping(args.map), required=(), check_duplicates=False)
+        pred = result.predict(rows)
+        if args.out:
+            pred.to_csv(args.out, index=False)
+        if args.json:
+            print(json.dumps({"rows": _finite(pred.to_dict(orient="records"))}))
+        elif not args.out:
+            print(pred.to_string(index=False))
+        return
+    given = {"params": args.params, "tokens": args.tokens, "flops": args.flops}
+    rows = pd.DataFrame({k: [v] for k, v in given.items() if v is not None})
+    if rows.empty:
+        raise InputError("give the point to predict (--params N --tokens D, or --flops C) or --data RUNS")
+    pred = result.predict(rows).iloc[0]
+    interval = None if pd.isna(pred["loss_lo"]) else [float(pred["loss_lo"]), float(pred["loss_hi"])]
+    obj = {"loss": float(pred["loss_pred"]), "interval": interval, "level": result.level,
+           "inputs": {k: float(pred[k]) for k in result.law.inputs}}
+    _emit(args, obj, f"predicted loss {obj['loss']:.6g}{_interval(interval)}")
+
+
+def cmd_plan(args) -> None:
+    from .plan import plan
+    result = _load(args)
+    out = plan(result, flops=args.flops, loss=args.loss, inference_tokens=args.inference_tokens, level=args.level)
+    keys = [k for k, v in out.items() if isinstance(v, float) and not k.endswith("_interval")]
+    lines = [f"plan from {result.law.name} ({result.options.get('published') or args.fit}), {out['accounting']}"]
+    lines += [f"  {k:<18}{out[k]:>14.6g}{_interval(out.get(k + '_interval'))}" for k in keys]
+    if out.get("uncertainty") == "none":
+        lines.append("  (no intervals: this law carries no parameter uncertainty)")
+    _emit(args, out, "\n".join(lines))
+
+
+def cmd_laws(args) -> None:
+    from fitters import LAWS
+
+    from .published import published_names
+    obj = {"laws": {n: {"formula": law.formula, "params": list(law.names), "inputs": list(law.inputs),
+                        "citation": law.citation} for n, law in LAWS.items()},
+           "published": published_names()}
+    text = "\n".join([f"{n:<12}{law.formula}   ({law.citation})" for n, law in LAWS.items()]
+                     + ["published: " + ", ".join(obj["published"])])
+    _emit(args, obj, text)
+
+
+def cmd_ladder_run(args) -> None:
+    from ladders import SpecError, run_ladder
+    try:
+        status = run_ladder(args.spec, args.out, max_workers=args.workers, progress=not args.json)
+    except SpecError as e:
+        raise InputError(str(e)) from None
+    _emit(args, {"runs": status.to_dict(orient="records")}, status.to_string(index=False))
+
+
+def cmd_ladder_status(args) -> None:
+    from pathlib import Path
+
+    from ladders import ladder_status
+    if not Path(args.dir).is_dir():
+        raise InputError(f"no ladder directory {args.dir}")
+    status = ladder_status(args.dir)
+    _emit(args, {"runs": status.to_dict(orient="records")}, status.to_string(index=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scaling", description="Fit scaling laws, predict big runs, plan compute, train ladders.")
+    sub = p.add_subparsers(dest="command", required=True)
+    json_flag = dict(action="store_true", help="print one JSON object on stdout and nothing else")
+
+    f = sub.add_parser("fit", help="fit a law to a runs table")
+    f.add_argument("law", help="law name (see `scaling laws`)")
+    f.add_argument("data", help="runs table: .csv, .parquet or .jsonl")
+    f.add_argument("--map", action="append", metavar="COL=NAME", help="read column COL from the file's NAME")
+    f.add_argument("--dataset", help="which dataset's rows to fit, when the table has several")
+    f.add_argument("--bootstrap", type=int, default=0, metavar="B", help="row-bootstrap resamples (default 0: asymptotic intervals)")
+    f.add_argument("--bootstrap-starts", default="basins", choices=("basins", "grid", "warm"))
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals")
+    f.add_argument("--loss", default="huber", choices=("huber", "squared"))
+    f.add_argument("--space", default="log", choices=("log", "linear"))
+    f.add_argument("--delta", type=float, default=1e-3, help="Huber delta")
+    f.add_argument("--out", metavar="FIT.json", help="save the full result (with samples) for predict/plan")
+    f.add_argument("--json", **json_flag)
+    f.set_defaults(func=cmd_fit)
+
+    for name, func, helptext in (("predict", cmd_predict, "predict the loss of runs"), ("plan", cmd_plan, "plan compute")):
+        q = sub.add_parser(name, help=helptext)
+        q.add_argument("fit", nargs="?", help="FIT.json from `scaling fit --out`")
+        q.add_argument("--published", metavar="NAME", help="use a published law instead of a fit file")
+        q.add_argument("--json", **json_flag)
+        q.set_defaults(func=func)
+        if name == "predict":
+            q.add_argument("--params", type=float, metavar="N")
+            q.add_argument("--tokens", type=float, metavar="D")
+            q.add_argument("--flops", type=float, metavar="C", help="instead of --tokens: D = C / (6N)")
+            q.add_argument("--data", metavar="RUNS", help="predict every row of a runs table")
+            q.add_argument("--map", action="append", metavar="COL=NAME")
+            q.add_argument("--out", metavar="PRED.csv")
+        else:
+            q.add_argument("--flops", type=float, metavar="C", help="FLOP budget: compute-optimal N, D, loss")
+            q.add_argument("--loss", type=float, metavar="L", help="target loss: inference-aware sizing (Sardana et al. 2024)")
+            q.add_argument("--inference-tokens", type=float, metavar="T", help="tokens the model will serve (with --loss)")
+            q.add_argument("--level", type=float, help="confidence level (default: the fit's)")
+
+    l = sub.add_parser("laws", help="list the laws and the published coefficients")
+    l.add_argument("--json", **json_flag)
+    l.set_defaults(func=cmd_laws)
+
+    lad = sub.add_parser("ladder", help="train a ladder of small models").add_subparsers(dest="ladder_command", required=True)
+    r = lad.add_parser("run", help="train every unfinished run of a ladder spec (resumable)")
+    r.add_argument("spec", help="ladder spec (.toml or .json)")
+    r.add_argument("--out", required=True, metavar="DIR")
+    r.add_argument("--workers", type=int, help="worker processes (default: one per core, at most 8)")
+    r.add_argument("--json", **json_flag)
+    r.set_defaults(func=cmd_ladder_run)
+    s = lad.add_parser("status", help="status of each run of a ladder directory")
+    s.add_argument("dir")
+    s.add_argument("--json", **json_flag)
+    s.set_defaults(func=cmd_ladder_status)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.simplefilter("default")
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    try:
+        args.func(args)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the CLI's last line of defence: exit 1 with the reason
+        traceback.print_exc(file=sys.stderr)
+        print(f"internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""``scaling.fit``: a law fitted to a runs table, with its uncertainty, as a :class:`FitResult`.
+
+The point estimate minimises the summed Huber loss (delta 1e-3) of log residuals from the law's
+whole start grid (Hoffmann et al. 2022, App. D.2; a *sum*, not a mean, which makes L-BFGS stop
+early - Besiroglu et al. 2024).  Uncertainty comes from a row bootstrap
+(:mod:`fitters.bootstrap`) when ``bootstrap > 0``, else from the Gauss-Newton covariance
+(:mod:`fitters.uncertainty`) with draws from the implied normal in fit space.
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from fitters import bootstrap as boot
+from fitters import engine, get_law
+from fitters.law import Law
+from fitters.objectives import HUBER_DELTA
+from fitters.uncertainty import gauss_newton
+
+from .errors import InputError
+from .result import FitResult, percentile_interval
+from .runs import read_runs
+
+REACHED_RTOL = 1e-5         # a start "reached the best" when its objective is within this of the best
+ASYMPTOTIC_DRAWS = 2000
+ILL_CONDITIONED = 1e12
+
+
+def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss: str = "huber",
+        space: str = "log", delta: float = HUBER_DELTA, starts=None, bootstrap: int = 0,
+        bootstrap_starts: str = "basins", seed: int = 0, level: float = 0.95,
+        progress: bool | None = None) -> FitResult:
+    """Fit ``law`` (a name from ``fitters.LAWS`` or a :class:`Law`) to ``runs``.
+
+    runs: a DataFrame or anything :func:`read_runs` reads (``columns`` maps names).
+    dataset: which ``dataset`` rows to fit when the table holds several.
+    loss, space, delta: the objective (``"huber"`` or ``"squared"`` on ``"log"`` or ``"linear"`` residuals).
+    starts: (S, P) fit-space starting points; default the law's grid.
+    bootstrap: number of row resamples (0: asymptotic Gauss-Newton intervals instead).
+    bootstrap_starts: ``"basins"``, ``"grid"`` or ``"warm"`` (see :mod:`fitters.bootstrap`).
+    level: confidence level of every interval.  progress: a progress bar (default: when stderr is a terminal).
+    """
+    try:
+        law = get_law(law)
+        objective = engine.Objective(loss=loss, space=space, delta=delta)
+    except (KeyError, ValueError) as e:
+        raise InputError(str(e.args[0])) from None
+    if bootstrap_starts not in boot.MODES:
+        raise InputError(f"bootstrap_starts={bootstrap_starts!r}; choose one of {boot.MODES}")
+    if not 0 < level < 1:
+        raise InputError(f"level={level}: a confidence level is between 0 and 1, e.g. 0.95")
+    if int(bootstrap) < 0:
+        raise InputError(f"bootstrap={bootstrap}: the number of resamples cannot be negative")
+    table = _select(read_runs(runs, columns, required=law.inputs + ("loss",)), dataset)
+    _check_identifiable(law, table)
+    X = {k: table[k].to_numpy(float) for k in law.inputs}
+    y = table["loss"].to_numpy(float)
+    grid = law.grid() if starts is None else np.atleast_2d(np.asarray(starts, float))
+    if grid.shape[1] != law.n_params:
+        raise InputError(f"starts have {grid.shape[1]} columns; law {law.name!r} has {law.n_params} ({law.fit_names})")
+
+    lanes = engine.minimize(law, objective, X, y, grid)
+    best = int(np.argmin(lanes.f))
+    theta, f_best = lanes.x[best], float(lanes.f[best])
+    if not np.isfinite(f_best):
+        raise InputError(f"law {law.name!r}: every start failed (non-finite objective); check the data's scale")
+    params = law.natural_dict(theta)
+    cov, cond = gauss_newton(law, objective, X, y, theta)
+    warn = []
+    if not lanes.converged[best]:
+        warn.append("the best start stopped at the evaluation limit without converging")
+    if cond > ILL_CONDITIONED:
+        warn.append(f"parameters are poorly identified (condition number {cond:.2g}); "
+                    "the data do not pin down every parameter - see the intervals")
+    rng_seed = int(seed)
+    if bootstrap:
+        starts_b = {"basins": lambda: boot.basin_starts(lanes.x, lanes.f),
+                    "grid": lambda: grid, "warm": lambda: theta[None, :]}[bootstrap_starts]()
+        weights = boot.resample_weights(len(y), int(bootstrap), rng_seed)
+        with _progress_bar(int(bootstrap), f"bootstrap {law.name}", progress) as bar:
+            thetas, _, conv_b = boot.refit(law, objective, X, y, weights, starts_b, progress=bar)
+        samples = law.to_natural(thetas)
+        uncertainty = "bootstrap"
+        if not conv_b.all():
+            warn.append(f"{int((~conv_b).sum())} of {len(conv_b)} bootstrap refits stopped without converging")
+    else:
+        draws = np.random.default_rng(rng_seed).multivariate_normal(theta, cov, size=ASYMPTOTIC_DRAWS, method="eigh")
+        samples = law.to_natural(draws)
+        uncertainty = "asymptotic"
+    for w in warn:
+        warnings.warn(f"{law.name} fit: {w}", stacklevel=2)
+    se = dict(zip(law.names, map(float, np.std(samples, axis=0, ddof=1))))
+    lo, hi = percentile_interval(samples, level)
+    derived = law.derived(params)
+    derived_samples = [law.derived(dict(zip(law.names, s))) for s in samples]
+    derived_ci = {}
+    for k in derived:
+        v = np.array([d[k] for d in derived_samples], float)
+        derived_ci[k] = tuple(map(float, percentile_interval(v[np.isfinite(v)], level))) if np.isfinite(v).any() else None
+
+    reached = int(np.sum(lanes.f <= f_best * (1 + REACHED_RTOL) + 1e-300))
+    return FitResult(
+        law=law, params=params, se=se,
+        ci={n: (float(a), float(b)) for n, a, b in zip(law.names, lo, hi)}, level=level,
+        objective=f_best, n_points=len(y), n_starts=len(grid), n_converged=reached,
+        converged=bool(lanes.converged[best]), derived=derived, derived_ci=derived_ci,
+        uncertainty=uncertainty, samples=samples,
+        residuals=np.asarray(engine.residuals(law, objective, theta, X, y), float),
+        data=table[list(law.inputs) + ["loss"]].reset_index(drop=True),
+        options={"loss": loss, "space": space, "delta": delta, "bootstrap": int(bootstrap),
+                 "bootstrap_starts": bootstrap_starts, "seed": rng_seed, "dataset": dataset},
+        diagnostics={"condition_number": cond, "best_start": best,
+                     "distinct_optima": int(len(boot.basin_starts(lanes.x, lanes.f, max_basins=10**9))),
+                     "evaluations": int(lanes.evals.sum()), "warnings": warn},
+    )
+
+
+def _select(table: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
+    """The rows of one evaluation dataset; several datasets without a choice is an error."""
+    if "dataset" not in table.columns:
+        if dataset is not None:
+            raise InputError(f"dataset={dataset!r} given but the table has no 'dataset' column")
+        return table
+    names = sorted(table["dataset"].astype(str).unique())
+    if dataset is None:
+        if len(names) > 1:
+            raise InputError(f"the table holds losses on several datasets {names}; choose one with dataset=NAME (--dataset)")
+        return table
+    if dataset not in names:
+        raise InputError(f"dataset {dataset!r} not in the table; it has {names}")
+    return table[table["dataset"].astype(str) == dataset].reset_index(drop=True)
+
+
+def _check_identifiable(law: Law, table: pd.DataFrame) -> None:
+    """Enough distinct values of each input, and at least as many distinct points as parameters."""
+    for col, need in law.min_distinct.items():
+        values = np.unique(table[col].to_numpy())
+        if values.size < need:
+            raise InputError(f"all {len(table)} rows have the same {col} ({values[0]:g}); law {law.name!r} cannot "
+                             f"separate the terms in {col} without at least {need} distinct {col} values")
+    distinct = len(table.drop_duplicates(subset=list(law.inputs)))
+    if distinct < law.n_params:
+        raise InputError(f"only {distinct} distinct ({', '.join(law.inputs)}) points for the {law.n_params} parameters "
+                         f"of law {law.name!r} ({', '.join(law.names)}); add runs")
+
+
+class _progress_bar:
+    """A tqdm bar on stderr (only when it is a terminal, unless forced); yields an ``update`` callable."""
+
+    def __init__(self, total: int, desc: str, enabled: bool | None):
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.total, self.desc, self.bar = total, desc, None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=self.total, desc=self.desc, unit="resample", file=sys.stderr)
+        return self.bar.update
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()

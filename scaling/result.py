@@ -1,0 +1,225 @@
+"""FitResult: what a fit (or a published law) gives back, and its JSON file format.
+
+Parameter uncertainty is carried as ``samples``: one row of natural parameters per bootstrap
+resample (``uncertainty="bootstrap"``), or draws from the asymptotic normal in fit space
+(``"asymptotic"``), or none (``"none"``, e.g. a published law typed without a covariance).
+Every interval - of a parameter, a derived quantity, a prediction or a plan - is the percentile
+interval of that quantity over the samples at the result's ``level``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from fitters import get_law
+from fitters.law import Law
+from fitters.predict import predict_many
+
+from .errors import InputError
+from .runs import read_runs
+
+FORMAT_VERSION = 1
+
+
+def percentile_interval(values: np.ndarray, level: float, axis: int = 0):
+    """Equal-tailed percentile interval at ``level`` (e.g. 0.95 -> 2.5 % and 97.5 %)."""
+    tail = 50.0 * (1.0 - level)
+    return np.percentile(values, tail, axis=axis), np.percentile(values, 100.0 - tail, axis=axis)
+
+
+@dataclass(eq=False)
+class FitResult:
+    law: Law
+    params: dict[str, float]
+    se: dict[str, float | None]
+    ci: dict[str, tuple[float, float] | None]
+    level: float = 0.95
+    objective: float | None = None
+    n_points: int = 0
+    n_starts: int = 0
+    n_converged: int = 0
+    converged: bool = True
+    derived: dict[str, float] = field(default_factory=dict)
+    derived_ci: dict[str, tuple[float, float] | None] = field(default_factory=dict)
+    uncertainty: str = "none"                 # "bootstrap" | "asymptotic" | "none"
+    samples: np.ndarray | None = None         # (S, P) natural parameters
+    residuals: np.ndarray | None = None       # (n_points,) in the objective's space
+    data: pd.DataFrame | None = None          # the rows fitted: the law's inputs and loss
+    options: dict = field(default_factory=dict)
+    diagnostics: dict = field(default_factory=dict)
+    source: str = ""                          # citation of a published law
+
+    # -- prediction ------------------------------------------------------------------------
+    def loss_samples(self, X: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """Predicted loss at ``X`` for every parameter sample, (S, n); None without samples."""
+        if self.samples is None or len(self.samples) == 0:
+            return None
+        return predict_many(self.law, self.law.from_natural(self.samples), X)
+
+    def point_loss(self, X: Mapping[str, np.ndarray]) -> np.ndarray:
+        theta = self.law.theta_from_dict(self.params)
+        return predict_many(self.law, theta, X)[0]
+
+    def predict(self, rows, level: float | None = None) -> pd.DataFrame:
+        """The input rows (same order) plus ``loss_pred``, ``loss_lo``, ``loss_hi``.
+
+        ``rows`` is a DataFrame, a dict of columns, or anything :func:`scaling.read_runs` reads; it
+        needs the law's inputs (e.g. ``params`` and ``tokens``, or ``params`` and ``flops``).
+        The interval reflects parameter uncertainty (NaN when the result has no samples).
+        """
+        if isinstance(rows, Mapping):
+            rows = pd.DataFrame({k: np.atleast_1d(v) for k, v in rows.items()})
+        table = read_runs(rows, required=self.law.inputs, check_duplicates=False)
+        X = {k: table[k].to_numpy(float) for k in self.law.inputs}
+        out = rows.copy() if isinstance(rows, pd.DataFrame) else table.copy()
+        out = out.reset_index(drop=True)
+        for k in self.law.inputs:           # e.g. tokens filled from flops
+            if k not in out.columns:
+                out[k] = table[k].to_numpy()
+        out["loss_pred"] = self.point_loss(X)
+        lo, hi = self.interval(self.loss_samples(X), level)
+        out["loss_lo"], out["loss_hi"] = lo, hi
+        return out
+
+    def interval(self, samples: np.ndarray | None, level: float | None = None):
+        """Percentile interval over the sample axis, or NaNs when there are no samples."""
+        if samples is None:
+            return np.nan, np.nan
+        return percentile_interval(samples, self.level if level is None else level)
+
+    # -- reporting -------------------------------------------------------------------------
+    def summary(self) -> str:
+        """A statsmodels-style table of the fit."""
+        pct = f"{100 * self.level:g}%"
+        head = [f"{self.law.name} law   {self.law.formula}"]
+        if self.source:
+            head.append(f"source: {self.source}")
+        if self.diagnostics.get("note"):
+            head.append(f"note: {self.diagnostics['note']}")
+        if self.objective is not None:
+            loss = self.options.get("loss", "huber")
+            head.append(f"objective ({loss}, {self.options.get('space', 'log')} residuals): {self.objective:.6e}   "
+                        f"points: {self.n_points}   starts: {self.n_starts} ({self.n_converged} reached the best)")
+        head.append(f"uncertainty: {self.uncertainty}" + (f" ({len(self.samples)} samples)" if self.samples is not None else ""))
+        if not self.converged:
+            head.append("WARNING: the best start did not converge (iteration limit); treat the estimates with care")
+        for w in self.diagnostics.get("warnings", []):
+            head.append(f"WARNING: {w}")
+        width = max(len(n) for n in list(self.params) + list(self.derived) + ["parameter"]) + 2
+        lines = [f"{'parameter':<{width}}{'estimate':>14}{'std err':>14}{pct + ' lo':>14}{pct + ' hi':>14}"]
+        rule = "-" * len(lines[0])
+
+        def row(name, value, se, ci):
+            cells = [f"{value:>14.6g}", f"{se:>14.4g}" if se is not None else f"{'-':>14}"]
+            cells += [f"{c:>14.6g}" for c in ci] if ci is not None else [f"{'-':>14}"] * 2
+            return f"{name:<{width}}" + "".join(cells)
+
+        lines += [rule] + [row(n, v, self.se.get(n), self.ci.get(n)) for n, v in self.params.items()]
+        if self.derived:
+            lines += [rule] + [row(n, v, None, self.derived_ci.get(n)) for n, v in self.derived.items()]
+        return "\n".join(head + [rule] + lines + [rule])
+
+    def __repr__(self) -> str:
+        ps = ", ".join(f"{k}={v:.4g}" for k, v in self.params.items())
+        return f"FitResult({self.law.name}: {ps}; uncertainty={self.uncertainty})"
+
+    # -- JSON ------------------------------------------------------------------------------
+    def to_dict(self, full: bool = True) -> dict:
+        """JSON-safe dict; ``full=False`` leaves out samples, residuals and data (for stdout)."""
+        d = {
+            "format": FORMAT_VERSION, "law": self.law.name, "formula": self.law.formula,
+            "params": self.params, "se": self.se, "ci": _lists(self.ci), "level": self.level,
+            "objective": self.objective, "n_points": self.n_points, "n_starts": self.n_starts,
+            "n_converged": self.n_converged, "converged": self.converged,
+            "derived": self.derived, "derived_ci": _lists(self.derived_ci),
+            "uncertainty": self.uncertainty,
+            "n_samples": 0 if self.samples is None else int(len(self.samples)),
+            "options": self.options, "diagnostics": self.diagnostics, "source": self.source,
+        }
+        if full:
+            d["samples"] = None if self.samples is None else self.samples.tolist()
+            d["residuals"] = None if self.residuals is None else self.residuals.tolist()
+            d["data"] = None if self.data is None else self.data.to_dict(orient="list")
+        return _json_safe(d)
+
+    def to_json(self, path: str | Path | None = None, full: bool = True) -> str:
+        """The result as JSON text; also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(full=full), indent=1)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "FitResult":
+        try:
+            law = get_law(d["law"])
+        except KeyError as e:
+            raise InputError(f"fit file: {e.args[0]}") from None
+        params = {n: float(d["params"][n]) for n in law.names if n in d.get("params", {})}
+        missing = [n for n in law.names if n not in params]
+        if missing:
+            raise InputError(f"fit file: law {law.name!r} needs parameters {missing}")
+        samples = d.get("samples")
+        return cls(
+            law=law, params=params,
+            se={n: d.get("se", {}).get(n) for n in law.names},
+            ci={n: _pair(d.get("ci", {}).get(n)) for n in law.names},
+            level=float(d.get("level", 0.95)), objective=d.get("objective"),
+            n_points=int(d.get("n_points", 0)), n_starts=int(d.get("n_starts", 0)),
+            n_converged=int(d.get("n_converged", 0)), converged=bool(d.get("converged", True)),
+            derived=dict(d.get("derived") or law.derived(params)),
+            derived_ci={k: _pair(v) for k, v in (d.get("derived_ci") or {}).items()},
+            uncertainty=d.get("uncertainty", "none"),
+            samples=None if not samples else np.asarray(samples, float),
+            residuals=None if d.get("residuals") is None else np.asarray(d["residuals"], float),
+            data=None if d.get("data") is None else pd.DataFrame(d["data"]),
+            options=dict(d.get("options") or {}), diagnostics=dict(d.get("diagnostics") or {}),
+            source=d.get("source", ""),
+        )
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> "FitResult":
+        """Read a result from a JSON file path or a JSON string."""
+        text = str(source)
+        if not text.lstrip().startswith("{"):
+            path = Path(source)
+            if not path.exists():
+                raise InputError(f"fit file not found: {path}")
+            text = path.read_text()
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise InputError(f"fit file is not valid JSON: {e}") from None
+
+
+def load_fit(path: str | Path) -> FitResult:
+    """Read a fit saved with :meth:`FitResult.to_json`."""
+    return FitResult.from_json(path)
+
+
+def _pair(v):
+    return None if v is None else (float(v[0]), float(v[1]))
+
+
+def _lists(d):
+    return {k: None if v is None else [v[0], v[1]] for k, v in d.items()}
+
+
+def _json_safe(x):
+    """NaN/inf -> None, numpy scalars -> Python numbers, recursively."""
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
