@@ -1,0 +1,199 @@
+"""scaling.plots draws what the fit says: data, per-N curves, residuals, isoFLOP optima, extrapolation."""
+import dataclasses
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import scaling  # noqa: E402
+from fitters import chinchilla  # noqa: E402
+from scaling import plots  # noqa: E402
+from scaling.plan import compute_optimal  # noqa: E402
+
+TRUE = dict(E=1.8, A=480.0, B=2000.0, alpha=0.35, beta=0.37)
+N_VALUES = np.array([1e7, 3e7, 1e8, 3e8])
+D_VALUES = np.array([1e9, 3e9, 1e10])
+
+
+def synthetic_runs(seed=0, n_values=N_VALUES, d_values=D_VALUES):
+    n, d = (a.ravel() for a in np.meshgrid(n_values, d_values))
+    loss = TRUE["E"] + TRUE["A"] / n ** TRUE["alpha"] + TRUE["B"] / d ** TRUE["beta"]
+    loss = loss * np.exp(np.random.default_rng(seed).normal(0, 0.005, loss.size))
+    return pd.DataFrame({"params": n, "tokens": d, "loss": loss})
+
+
+@pytest.fixture(scope="module")
+def fit():
+    return scaling.fit("chinchilla", synthetic_runs(), starts=chinchilla.LAW.grid()[::50], bootstrap=20, seed=0)
+
+
+@pytest.fixture(scope="module")
+def published():
+    return scaling.published("besiroglu2024")
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+def by_gid(artists, gid):
+    return [a for a in artists if a.get_gid() == gid]
+
+
+def test_plot_fit_draws_runs_and_one_curve_per_params(fit):
+    fig = plots.plot_fit(fit)
+    ax = fig.axes[0]
+    assert isinstance(fig, matplotlib.figure.Figure)
+    assert ax.get_xscale() == "log"
+    curves = by_gid(ax.lines, "law")
+    assert len(curves) == len(N_VALUES)
+    (points,) = by_gid(ax.collections, "runs")
+    np.testing.assert_allclose(points.get_offsets()[:, 1], fit.data["loss"])
+    # each curve is the law at its N, across the data's token range
+    for line, n in zip(curves, N_VALUES):
+        d, y = line.get_data()
+        assert d.min() < D_VALUES.min() and d.max() > D_VALUES.max()
+        np.testing.assert_allclose(y, fit.point_loss({"params": np.full(d.size, n), "tokens": d}), rtol=1e-12)
+    assert len(fig.axes) == 2                      # the colorbar in N
+    assert "parameters N" in fig.axes[1].get_ylabel()
+    assert "chinchilla" in ax.get_title() and fit.law.formula in ax.get_title()
+
+
+def test_plot_fit_into_given_axes_and_representative_curves(fit):
+    fig0, ax = plt.subplots()
+    runs = synthetic_runs(n_values=np.logspace(7, 9, 25))
+    fig = plots.plot_fit(fit, runs=runs, ax=ax, max_curves=6)
+    assert fig is fig0
+    assert len(by_gid(ax.lines, "law")) == 6
+    assert len(by_gid(ax.collections, "runs")[0].get_offsets()) == len(runs)
+
+
+def test_plot_fit_of_published_law_needs_runs(published, fit):
+    with pytest.raises(scaling.InputError, match="runs="):
+        plots.plot_fit(published)
+    ax = plots.plot_fit(published, runs=fit.data).axes[0]
+    d, y = by_gid(ax.lines, "law")[0].get_data()
+    expected = published.predict({"params": np.full(d.size, N_VALUES[0]), "tokens": d})["loss_pred"]
+    np.testing.assert_allclose(y, expected, rtol=1e-12)
+
+
+def test_plot_residuals_with_huber_band(fit):
+    ax = plots.plot_residuals(fit).axes[0]
+    (points,) = by_gid(ax.collections, "residuals")
+    np.testing.assert_allclose(points.get_offsets()[:, 1], fit.residuals)
+    flops = 6 * fit.data["params"] * fit.data["tokens"]
+    np.testing.assert_allclose(points.get_offsets()[:, 0], flops)
+    assert ax.get_xscale() == "log"
+    assert by_gid(ax.lines, "zero")[0].get_ydata()[0] == 0
+    (band,) = by_gid(ax.patches, "huber")
+    if hasattr(band, "get_height"):                # a Rectangle (matplotlib >= 3.9)
+        y = np.array([band.get_y(), band.get_y() + band.get_height()])
+    else:
+        y = np.asarray(band.get_xy())[:, 1]
+    assert np.isclose(y.min(), -fit.options["delta"]) and np.isclose(y.max(), fit.options["delta"])
+    assert "log" in ax.get_ylabel()
+
+
+def test_plot_residuals_squared_linear_and_against_prediction(fit):
+    squared = dataclasses.replace(fit, options={**fit.options, "loss": "squared", "space": "linear"})
+    ax = plots.plot_residuals(squared, x="predicted").axes[0]
+    assert not by_gid(ax.patches, "huber")
+    assert "log" not in ax.get_ylabel() and ax.get_xscale() == "linear"
+    x = by_gid(ax.collections, "residuals")[0].get_offsets()[:, 0]
+    np.testing.assert_allclose(x, fit.point_loss({k: fit.data[k].to_numpy() for k in ("params", "tokens")}))
+
+
+def test_plot_residuals_of_published_law_is_an_error(published):
+    with pytest.raises(scaling.InputError, match="no residuals"):
+        plots.plot_residuals(published)
+
+
+def test_isoflops_marks_plans_optimum_with_its_interval(fit):
+    budgets = [1e17, 1e18, 1e19]
+    ax = plots.plot_isoflops(fit, flops=budgets).axes[0]
+    assert ax.get_xscale() == "log"
+    assert len(by_gid(ax.lines, "isoflop")) == 3
+    optima = by_gid(ax.lines, "optimum")
+    assert len(optima) == 3
+    for line, c in zip(optima, budgets):
+        plan = scaling.plan(fit, flops=c)
+        assert line.get_xdata()[0] == pytest.approx(plan["params"], rel=1e-12)
+        assert line.get_ydata()[0] == pytest.approx(plan["loss"], rel=1e-12)
+    bars = [b for b in ax.containers if getattr(b, "has_xerr", False)]
+    assert len(bars) == 3
+    segment = bars[-1].lines[2][0].get_segments()[0]
+    lo, hi = scaling.plan(fit, flops=budgets[-1])["params_interval"]
+    assert sorted(segment[:, 0]) == pytest.approx([lo, hi], rel=1e-9)
+    frontier = by_gid(ax.lines, "frontier")[0]
+    np.testing.assert_allclose(frontier.get_xdata(), [o.get_xdata()[0] for o in optima])
+    # each isoFLOP curve lies on C = 6ND: its minimum is at the marked optimum
+    for curve, opt in zip(by_gid(ax.lines, "isoflop"), optima):
+        n, y = curve.get_data()
+        assert y.min() >= opt.get_ydata()[0] - 1e-9
+        assert abs(np.log(n[np.argmin(y)] / opt.get_xdata()[0])) < 0.05
+
+
+def test_isoflops_default_budgets_and_runs_near_them(fit):
+    ax = plots.plot_isoflops(fit).axes[0]
+    c = 6 * fit.data["params"] * fit.data["tokens"]
+    curves = by_gid(ax.lines, "isoflop")
+    assert len(curves) == 5
+    assert curves[0].get_label() == f"C = {c.min():.2g} FLOPs" and curves[-1].get_label() == f"C = {c.max():.2g} FLOPs"
+    near = sum(len(s.get_offsets()) for s in by_gid(ax.collections, "runs"))
+    assert 2 <= near < len(c)            # the smallest and largest runs at least; not every run
+
+
+def test_isoflops_of_published_law_has_no_error_bars(published):
+    ax = plots.plot_isoflops(published, flops=[1e20, 1e22]).axes[0]
+    assert len(by_gid(ax.lines, "optimum")) == 2
+    assert not any(getattr(b, "has_xerr", False) for b in ax.containers)
+    assert by_gid(ax.lines, "optimum")[1].get_xdata()[0] == pytest.approx(compute_optimal(published, 1e22)["params"])
+
+
+def test_extrapolation_band_frontier_and_held_out(fit):
+    held = pd.DataFrame({"params": [1e9, 2e9], "tokens": [2e10, 4e10], "loss": [2.4, 2.3]})
+    ax = plots.plot_extrapolation(fit, flops=(1e17, 1e21), held_out=held).axes[0]
+    assert ax.get_xscale() == "log"
+    (frontier,) = by_gid(ax.lines, "frontier")
+    c, y = frontier.get_data()
+    assert len(c) == 30 and c[0] == pytest.approx(1e17) and c[-1] == pytest.approx(1e21)
+    assert y[-1] == pytest.approx(compute_optimal(fit, 1e21)["loss"], rel=1e-12)
+    (band,) = by_gid(ax.collections, "interval")
+    lo, hi = compute_optimal(fit, 1e21)["loss_interval"]
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() <= lo + 1e-9 and ys.max() >= hi - 1e-9
+    assert len(by_gid(ax.collections, "runs")[0].get_offsets()) == fit.n_points
+    (observed,) = by_gid(ax.collections, "held_out")
+    np.testing.assert_allclose(observed.get_offsets()[:, 1], held["loss"])
+    np.testing.assert_allclose(observed.get_offsets()[:, 0], 6 * held["params"] * held["tokens"])
+    (pred,) = by_gid(ax.lines, "prediction")
+    np.testing.assert_allclose(pred.get_ydata(), fit.predict(held)["loss_pred"], rtol=1e-12)
+    assert any(getattr(b, "has_yerr", False) for b in ax.containers)
+
+
+def test_extrapolation_of_published_law_has_no_band(published):
+    with pytest.raises(scaling.InputError, match="flops="):
+        plots.plot_extrapolation(published)
+    ax = plots.plot_extrapolation(published, flops=(1e18, 1e24), n=12).axes[0]
+    assert len(by_gid(ax.lines, "frontier")[0].get_xdata()) == 12
+    assert not by_gid(ax.collections, "interval")
+
+
+def test_save_report_figures_writes_pngs(fit, published, tmp_path):
+    held = pd.DataFrame({"params": [1e9], "tokens": [2e10], "loss": [2.4]})
+    paths = plots.save_report_figures(fit, tmp_path / "report", held_out=held)
+    assert set(paths) == {"fit", "residuals", "isoflops", "extrapolation"}
+    for name, path in paths.items():
+        assert path.name == f"{name}.png"
+        head = path.read_bytes()[:8]
+        assert head == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    assert plt.get_fignums() == []                 # drawn without pyplot
+    paths = plots.save_report_figures(published, tmp_path / "pub", runs=fit.data)
+    assert set(paths) == {"fit", "isoflops", "extrapolation"}   # a published law has no residuals
