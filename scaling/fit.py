@@ -19,6 +19,7 @@ from fitters import engine, get_law
 from fitters.law import Law
 from fitters.objectives import HUBER_DELTA
 from fitters.uncertainty import gauss_newton
+from ladders.train import enable_compilation_cache
 
 from .errors import InputError
 from .result import FitResult, percentile_interval
@@ -31,7 +32,7 @@ ILL_CONDITIONED = 1e12
 
 def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss: str = "huber",
         space: str = "log", delta: float = HUBER_DELTA, starts=None, bootstrap: int = 0,
-        bootstrap_starts: str = "basins", seed: int = 0, level: float = 0.95,
+        bootstrap_starts: str = "basins", seed: int = 0, level: float = 0.95, max_evals: int = 15000,
         progress: bool | None = None) -> FitResult:
     """Fit ``law`` (a name from ``fitters.LAWS`` or a :class:`Law`) to ``runs``.
 
@@ -41,7 +42,8 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     starts: (S, P) fit-space starting points; default the law's grid.
     bootstrap: number of row resamples (0: asymptotic Gauss-Newton intervals instead).
     bootstrap_starts: ``"basins"``, ``"grid"`` or ``"warm"`` (see :mod:`fitters.bootstrap`).
-    level: confidence level of every interval.  progress: a progress bar (default: when stderr is a terminal).
+    level: confidence level of every interval.  max_evals: objective evaluations allowed per start.
+    progress: a progress bar (default: when stderr is a terminal).
     """
     try:
         law = get_law(law)
@@ -54,6 +56,7 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         raise InputError(f"level={level}: a confidence level is between 0 and 1, e.g. 0.95")
     if int(bootstrap) < 0:
         raise InputError(f"bootstrap={bootstrap}: the number of resamples cannot be negative")
+    enable_compilation_cache()      # repeated fits (CLI calls, notebooks) reuse compiled engine code
     table = _select(read_runs(runs, columns, required=law.inputs + ("loss",)), dataset)
     _check_identifiable(law, table)
     X = {k: table[k].to_numpy(float) for k in law.inputs}
@@ -62,7 +65,7 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     if grid.shape[1] != law.n_params:
         raise InputError(f"starts have {grid.shape[1]} columns; law {law.name!r} has {law.n_params} ({law.fit_names})")
 
-    lanes = engine.minimize(law, objective, X, y, grid)
+    lanes = engine.minimize(law, objective, X, y, grid, max_evals=max_evals)
     best = int(np.argmin(lanes.f))
     theta, f_best = lanes.x[best], float(lanes.f[best])
     if not np.isfinite(f_best):
@@ -81,7 +84,8 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
                     "grid": lambda: grid, "warm": lambda: theta[None, :]}[bootstrap_starts]()
         weights = boot.resample_weights(len(y), int(bootstrap), rng_seed)
         with _progress_bar(int(bootstrap), f"bootstrap {law.name}", progress) as bar:
-            thetas, _, conv_b = boot.refit(law, objective, X, y, weights, starts_b, progress=bar)
+            thetas, _, conv_b = boot.refit(law, objective, X, y, weights, starts_b, progress=bar,
+                                              max_evals=max_evals)
         samples = law.to_natural(thetas)
         uncertainty = "bootstrap"
         if not conv_b.all():
@@ -94,8 +98,8 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         warnings.warn(f"{law.name} fit: {w}", stacklevel=2)
     se = dict(zip(law.names, map(float, np.std(samples, axis=0, ddof=1))))
     lo, hi = percentile_interval(samples, level)
-    derived = law.derived(params)
-    derived_samples = [law.derived(dict(zip(law.names, s))) for s in samples]
+    derived = _derived(law, params)
+    derived_samples = [_derived(law, dict(zip(law.names, s))) for s in samples]
     derived_ci = {}
     for k in derived:
         v = np.array([d[k] for d in derived_samples], float)
@@ -110,12 +114,18 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         uncertainty=uncertainty, samples=samples,
         residuals=np.asarray(engine.residuals(law, objective, theta, X, y), float),
         data=table[list(law.inputs) + ["loss"]].reset_index(drop=True),
-        options={"loss": loss, "space": space, "delta": delta, "bootstrap": int(bootstrap),
+        options={"loss": loss, "space": space, "delta": delta, "bootstrap": int(bootstrap), "max_evals": max_evals,
                  "bootstrap_starts": bootstrap_starts, "seed": rng_seed, "dataset": dataset},
         diagnostics={"condition_number": cond, "best_start": best,
                      "distinct_optima": int(len(boot.basin_starts(lanes.x, lanes.f, max_basins=10**9))),
                      "evaluations": int(lanes.evals.sum()), "warnings": warn},
     )
+
+
+def _derived(law: Law, params: dict) -> dict:
+    """The law's derived quantities in float64 arithmetic (a degenerate point gives inf/nan, not an exception)."""
+    with np.errstate(all="ignore"):
+        return {k: float(v) for k, v in law.derived({n: np.float64(v) for n, v in params.items()}).items()}
 
 
 def _select(table: pd.DataFrame, dataset: str | None) -> pd.DataFrame:

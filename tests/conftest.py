@@ -1,0 +1,37 @@
+"""Shared fixtures: the published reference data beside the checkout (../shared/data)."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_file(*parts) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"reference data not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def epoch_runs() -> pd.DataFrame:
+    """Besiroglu et al. 2024's reconstruction of Hoffmann et al. 2022 Fig. 4, D = C/(6N), the 5
+    highest-loss points dropped as in their refit: 240 rows of params, tokens, loss."""
+    d = pd.read_csv(shared_file("chinchilla_epoch", "svg_extracted_data.csv"))
+    loss = d["loss"].to_numpy()
+    keep = loss < np.sort(loss)[-5]
+    runs = pd.DataFrame({"params": d["Model Size"], "tokens": d["Training FLOP"] / (6 * d["Model Size"]),
+                         "loss": loss})[keep].reset_index(drop=True)
+    assert len(runs) == 240
+    return runs
+
+
+def chinchilla_grid_runs(params: dict, noise: float, seed: int, n_sizes: int = 6, n_tokens: int = 6) -> pd.DataFrame:
+    """Synthetic runs from a known Chinchilla law on an N x D grid, multiplicative log-normal noise."""
+    rng = np.random.default_rng(seed)
+    N, D = np.meshgrid(np.geomspace(1e7, 3e9, n_sizes), np.geomspace(2e8, 1e11, n_tokens))
+    N, D = N.ravel(), D.ravel()
+    loss = params["E"] + params["A"] / N ** params["alpha"] + params["B"] / D ** params["beta"]
+    return pd.DataFrame({"params": N, "tokens": D, "loss": loss * np.exp(noise * rng.standard_normal(N.size))})

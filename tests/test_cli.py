@@ -1,0 +1,103 @@
+"""The `scaling` command: JSON contract, exit codes (0 ok, 2 bad input, 1 internal)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import chinchilla_grid_runs
+from scaling.cli import main
+
+TRUTH = {"E": 1.8, "A": 500.0, "B": 2000.0, "alpha": 0.35, "beta": 0.37}
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def runs_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "runs.csv"
+    runs = chinchilla_grid_runs(TRUTH, 0.005, seed=1)
+    runs.rename(columns={"params": "Model Size"}).to_csv(path, index=False)
+    return path
+
+
+def test_fit_json_then_predict_and_plan_from_the_file(capsys, runs_csv, tmp_path):
+    fit_path = tmp_path / "fit.json"
+    code, out, err = run(capsys, "fit", "chinchilla", runs_csv, "--map", "params=Model Size",
+                         "--bootstrap", 50, "--seed", 2, "--json", "--out", fit_path)
+    assert code == 0, err
+    d = json.loads(out)
+    assert {"law", "params", "se", "ci", "objective", "n_points", "n_starts", "n_converged", "derived"} <= set(d)
+    assert set(d["params"]) == {"E", "A", "B", "alpha", "beta"} and len(d["ci"]["alpha"]) == 2
+    assert d["params"]["alpha"] == pytest.approx(0.35, abs=0.03) and d["n_points"] == 36
+
+    code, out, err = run(capsys, "predict", fit_path, "--params", 7e10, "--tokens", 1.4e12, "--json")
+    assert code == 0, err
+    p = json.loads(out)
+    assert p["interval"][0] < p["loss"] < p["interval"][1]
+
+    code, out, err = run(capsys, "plan", fit_path, "--flops", 1e22, "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    for k in ("params", "tokens", "loss"):
+        assert plan[f"{k}_interval"][0] < plan[k] < plan[f"{k}_interval"][1]
+
+    pred_csv = tmp_path / "pred.csv"
+    code, _, err = run(capsys, "predict", fit_path, "--data", runs_csv, "--map", "params=Model Size", "--out", pred_csv)
+    assert code == 0, err
+    assert len(pd.read_csv(pred_csv)) == 36
+
+
+def test_human_output_and_published(capsys):
+    code, out, _ = run(capsys, "plan", "--published", "besiroglu2024", "--flops", 1e23)
+    assert code == 0 and "params" in out and "no intervals" in out
+    code, out, _ = run(capsys, "laws", "--json")
+    assert code == 0 and "chinchilla" in json.loads(out)["laws"]
+
+
+BAD = {
+    "nan": ("params,tokens,loss\n1e7,2e8,3.1\n2e7,4e8,nan\n", "loss"),
+    "negative": ("params,tokens,loss\n1e7,2e8,3.1\n-2e7,4e8,3.0\n", "params"),
+    "misspelt": ("params,tokns,loss\n1e7,2e8,3.1\n", "tokens"),
+    "duplicate": ("params,tokens,loss\n1e7,2e8,3.1\n1e7,2e8,3.1\n2e7,4e8,3.0\n", "duplicates"),
+    "one N": ("params,tokens,loss\n" + "".join(f"1e7,{d},{3 - i / 10}\n" for i, d in enumerate([2e8, 4e8, 8e8, 1.6e9, 3.2e9, 6.4e9])), "params"),
+    "too few": ("params,tokens,loss\n1e7,2e8,3.1\n2e7,4e8,3.0\n4e7,8e8,2.9\n", "parameters"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_exits_2_naming_the_problem(capsys, tmp_path, case):
+    text, word = BAD[case]
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    code, out, err = run(capsys, "fit", "chinchilla", path, "--json")
+    assert code == 2 and out == "" and word in err
+
+
+@pytest.mark.parametrize("argv, word", [
+    (["fit", "chinchila", "x.csv"], "unknown law"),
+    (["fit", "chinchilla", "missing.csv"], "not found"),
+    (["fit", "chinchilla", "x.csv", "--map", "params"], "COLUMN=NAME"),
+    (["plan", "--published", "nope", "--flops", "1e23"], "unknown published law"),
+    (["plan", "--published", "besiroglu2024"], "either flops"),
+    (["predict", "no-such-fit.json", "--params", "1e9", "--tokens", "1e10"], "not found"),
+])
+def test_usage_errors_exit_2(capsys, argv, word):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and word in err
+
+
+def test_console_script_json_is_the_only_stdout():
+    proc = subprocess.run([sys.executable, "-m", "scaling.cli", "plan", "--published", "besiroglu2024",
+                           "--flops", "1e23", "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["params"] == pytest.approx(2.945e10, rel=2e-3)
+    bad = subprocess.run([sys.executable, "-m", "scaling.cli", "fit"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
