@@ -5,7 +5,8 @@ parameter vector ``theta`` in *fit space* (e.g. ``log A`` instead of ``A``), wri
 ``jax.numpy`` so the engine can differentiate and ``vmap`` it.  ``to_natural`` maps fit space to
 the reported parameters (``E, A, B, alpha, beta`` for Chinchilla) by exponentiating the first
 ``n_log`` coordinates; ``grid`` gives the default starting points, ``derived`` the quantities
-computed from the natural parameters.
+computed from the natural parameters.  ``prepare`` (optional) builds ``X`` from a runs table
+when the inputs are not plain columns; ``response`` names the predicted column (``loss`` by default).
 """
 from __future__ import annotations
 
@@ -29,6 +30,27 @@ class Law:
     derived: Callable[[Mapping[str, float]], dict] = field(default=lambda p: {})
     citation: str = ""
     min_distinct: Mapping[str, int] = field(default_factory=dict)  # column -> distinct values needed
+    response: str = "loss"                      # the runs-table column the law predicts
+    requires: tuple[str, ...] = ()              # runs-table columns ``prepare`` reads (default: ``inputs``)
+    prepare: Callable | None = None             # (table, **options) -> X dict; default: the ``inputs`` columns
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Runs-table columns needed to evaluate the law (besides the response)."""
+        return self.requires or self.inputs
+
+    def design(self, table, options: Mapping | None = None) -> dict:
+        """The inputs ``X`` of ``log_predict`` for the rows of a runs table.
+
+        Laws whose inputs are not plain columns (e.g. areas under a learning-rate schedule) build
+        them in ``prepare``, which also receives the law's options (e.g. ``schedules=``).
+        """
+        options = dict(options or {})
+        if self.prepare is None:
+            if options:
+                raise ValueError(f"law {self.name!r} takes no options; got {sorted(options)}")
+            return {k: np.asarray(table[k], float) for k in self.inputs}
+        return self.prepare(table, **options)
 
     def to_natural(self, theta) -> np.ndarray:
         """Fit space -> reported parameters (exponentiate the first ``n_log`` coordinates)."""

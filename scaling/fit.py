@@ -22,7 +22,7 @@ from fitters.uncertainty import gauss_newton
 from ladders.train import enable_compilation_cache
 
 from .errors import InputError
-from .result import FitResult, percentile_interval
+from .result import FitResult, design, percentile_interval
 from .runs import read_runs
 
 REACHED_RTOL = 1e-5         # a start "reached the best" when its objective is within this of the best
@@ -33,7 +33,7 @@ ILL_CONDITIONED = 1e12
 def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss: str = "huber",
         space: str = "log", delta: float = HUBER_DELTA, starts=None, bootstrap: int = 0,
         bootstrap_starts: str = "basins", seed: int = 0, level: float = 0.95, max_evals: int = 15000,
-        progress: bool | None = None) -> FitResult:
+        progress: bool | None = None, **law_options) -> FitResult:
     """Fit ``law`` (a name from ``fitters.LAWS`` or a :class:`Law`) to ``runs``.
 
     runs: a DataFrame or anything :func:`read_runs` reads (``columns`` maps names).
@@ -42,6 +42,7 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     starts: (S, P) fit-space starting points; default the law's grid.
     bootstrap: number of row resamples (0: asymptotic Gauss-Newton intervals instead).
     bootstrap_starts: ``"basins"``, ``"grid"`` or ``"warm"`` (see :mod:`fitters.bootstrap`).
+    law_options: passed to the law's ``prepare`` (e.g. ``schedules=`` for whole-curve laws).
     level: confidence level of every interval.  max_evals: objective evaluations allowed per start.
     progress: a progress bar (default: when stderr is a terminal).
     """
@@ -57,10 +58,10 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     if int(bootstrap) < 0:
         raise InputError(f"bootstrap={bootstrap}: the number of resamples cannot be negative")
     enable_compilation_cache()      # repeated fits (CLI calls, notebooks) reuse compiled engine code
-    table = _select(read_runs(runs, columns, required=law.inputs + ("loss",)), dataset)
+    table = _select(read_runs(runs, columns, required=law.columns + (law.response,)), dataset)
     _check_identifiable(law, table)
-    X = {k: table[k].to_numpy(float) for k in law.inputs}
-    y = table["loss"].to_numpy(float)
+    X = design(law, table, law_options)
+    y = table[law.response].to_numpy(float)
     grid = law.grid() if starts is None else np.atleast_2d(np.asarray(starts, float))
     if grid.shape[1] != law.n_params:
         raise InputError(f"starts have {grid.shape[1]} columns; law {law.name!r} has {law.n_params} ({law.fit_names})")
@@ -113,13 +114,22 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         converged=bool(lanes.converged[best]), derived=derived, derived_ci=derived_ci,
         uncertainty=uncertainty, samples=samples,
         residuals=np.asarray(engine.residuals(law, objective, theta, X, y), float),
-        data=table[list(law.inputs) + ["loss"]].reset_index(drop=True),
+        data=table[list(law.columns) + [law.response]].reset_index(drop=True),
         options={"loss": loss, "space": space, "delta": delta, "bootstrap": int(bootstrap), "max_evals": max_evals,
-                 "bootstrap_starts": bootstrap_starts, "seed": rng_seed, "dataset": dataset},
+                 "bootstrap_starts": bootstrap_starts, "seed": rng_seed, "dataset": dataset,
+                 "law_options": _json_options(law_options)},
         diagnostics={"condition_number": cond, "best_start": best,
                      "distinct_optima": int(len(boot.basin_starts(lanes.x, lanes.f, max_basins=10**9))),
                      "evaluations": int(lanes.evals.sum()), "warnings": warn},
     )
+
+
+def _json_options(options: dict) -> dict:
+    """The law options that JSON can hold (strings, numbers, lists, dicts); others are named, not stored."""
+    out = {}
+    for k, v in options.items():
+        out[k] = v if isinstance(v, (str, int, float, bool, list, dict, type(None))) else f"<{type(v).__name__}>"
+    return out
 
 
 def _derived(law: Law, params: dict) -> dict:
@@ -151,9 +161,9 @@ def _check_identifiable(law: Law, table: pd.DataFrame) -> None:
         if values.size < need:
             raise InputError(f"all {len(table)} rows have the same {col} ({values[0]:g}); law {law.name!r} cannot "
                              f"separate the terms in {col} without at least {need} distinct {col} values")
-    distinct = len(table.drop_duplicates(subset=list(law.inputs)))
+    distinct = len(table.drop_duplicates(subset=list(law.columns)))
     if distinct < law.n_params:
-        raise InputError(f"only {distinct} distinct ({', '.join(law.inputs)}) points for the {law.n_params} parameters "
+        raise InputError(f"only {distinct} distinct ({', '.join(law.columns)}) points for the {law.n_params} parameters "
                          f"of law {law.name!r} ({', '.join(law.names)}); add runs")
 
 

@@ -157,13 +157,23 @@ def inference_optimal(fit: FitResult, loss: float, inference_tokens: float, leve
     return out
 
 
-def plan(fit: FitResult, flops: float | None = None, *, loss: float | None = None,
-         inference_tokens: float | None = None, level: float | None = None) -> dict:
+PLANNERS: dict = {}   # law name -> planner(fit, **options); families without an entry use the compute planner
+
+
+def plan(fit: FitResult, flops: float | None = None, **options) -> dict:
     """Plan from a fit (or a published law).
 
     ``plan(fit, flops=C)``: compute-optimal N, D, loss, tokens per parameter with intervals.
     ``plan(fit, loss=L, inference_tokens=T)``: inference-aware sizing (Sardana et al. 2024).
+    Law families with their own planner (``PLANNERS``: schedules, mixtures, QAT) take their own options.
     """
+    planner = PLANNERS.get(fit.law.name)
+    if planner is not None:
+        return planner(fit, flops=flops, **options)
+    loss, inference_tokens, level = (options.pop(k, None) for k in ("loss", "inference_tokens", "level"))
+    if options:
+        raise InputError(f"plan for law {fit.law.name!r}: unknown option(s) {sorted(options)}; "
+                         "use flops=C, or loss=L with inference_tokens=T")
     if flops is not None and loss is None:
         return compute_optimal(fit, flops, level)
     if loss is not None and flops is None:

@@ -65,25 +65,30 @@ class FitResult:
         theta = self.law.theta_from_dict(self.params)
         return predict_many(self.law, theta, X)[0]
 
-    def predict(self, rows, level: float | None = None) -> pd.DataFrame:
+    def predict(self, rows, level: float | None = None, **law_options) -> pd.DataFrame:
         """The input rows (same order) plus ``loss_pred``, ``loss_lo``, ``loss_hi``.
 
         ``rows`` is a DataFrame, a dict of columns, or anything :func:`scaling.read_runs` reads; it
         needs the law's inputs (e.g. ``params`` and ``tokens``, or ``params`` and ``flops``).
         The interval reflects parameter uncertainty (NaN when the result has no samples).
+        ``law_options`` go to the law's ``prepare`` (e.g. ``schedules=``); by default the fit's own.
+        The columns are named after the law's response (``loss`` by default).
         """
         if isinstance(rows, Mapping):
             rows = pd.DataFrame({k: np.atleast_1d(v) for k, v in rows.items()})
-        table = read_runs(rows, required=self.law.inputs, check_duplicates=False)
-        X = {k: table[k].to_numpy(float) for k in self.law.inputs}
+        table = read_runs(rows, required=self.law.columns, check_duplicates=False)
+        options = law_options or {k: v for k, v in self.options.get("law_options", {}).items()
+                                  if not (isinstance(v, str) and v.startswith("<"))}
+        X = design(self.law, table, options)
         out = rows.copy() if isinstance(rows, pd.DataFrame) else table.copy()
         out = out.reset_index(drop=True)
-        for k in self.law.inputs:           # e.g. tokens filled from flops
+        for k in self.law.columns:          # e.g. tokens filled from flops
             if k not in out.columns:
                 out[k] = table[k].to_numpy()
-        out["loss_pred"] = self.point_loss(X)
+        name = self.law.response
+        out[f"{name}_pred"] = self.point_loss(X)
         lo, hi = self.interval(self.loss_samples(X), level)
-        out["loss_lo"], out["loss_hi"] = lo, hi
+        out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
         return out
 
     def interval(self, samples: np.ndarray | None, level: float | None = None):
@@ -195,6 +200,16 @@ class FitResult:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as e:
             raise InputError(f"fit file is not valid JSON: {e}") from None
+
+
+def design(law: Law, table: pd.DataFrame, law_options: dict) -> dict:
+    """The law's inputs for ``table``; a bad law option or input is an InputError."""
+    try:
+        return law.design(table, law_options)
+    except (ValueError, KeyError, TypeError) as e:
+        if isinstance(e, InputError):
+            raise
+        raise InputError(f"law {law.name!r}: {e.args[0] if e.args else e}") from None
 
 
 def load_fit(path: str | Path) -> FitResult:
