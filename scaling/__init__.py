@@ -1,4 +1,5 @@
 """The front door of the toolkit: runs table, fit/predict/plan, published laws, the `scaling` command."""
+from .approaches import approach1, approach2
 from .errors import InputError
 from .fit import fit
 from .plan import plan
@@ -6,4 +7,4 @@ from .published import published, published_names
 from .result import FitResult, load_fit
 from .runs import read_runs
 
-__all__ = ["FitResult", "InputError", "fit", "load_fit", "plan", "published", "published_names", "read_runs"]
+__all__ = ["FitResult", "InputError", "approach1", "approach2", "fit", "load_fit", "plan", "published", "published_names", "read_runs"]

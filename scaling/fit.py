@@ -58,7 +58,7 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     if int(bootstrap) < 0:
         raise InputError(f"bootstrap={bootstrap}: the number of resamples cannot be negative")
     enable_compilation_cache()      # repeated fits (CLI calls, notebooks) reuse compiled engine code
-    table = _select(read_runs(runs, columns, required=law.columns + (law.response,)), dataset)
+    table = select_dataset(read_runs(runs, columns, required=law.columns + (law.response,)), dataset)
     _check_identifiable(law, table)
     X = design(law, table, law_options)
     y = table[law.response].to_numpy(float)
@@ -138,7 +138,7 @@ def _derived(law: Law, params: dict) -> dict:
         return {k: float(v) for k, v in law.derived({n: np.float64(v) for n, v in params.items()}).items()}
 
 
-def _select(table: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
+def select_dataset(table: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
     """The rows of one evaluation dataset; several datasets without a choice is an error."""
     if "dataset" not in table.columns:
         if dataset is not None:

@@ -101,3 +101,17 @@ def test_console_script_json_is_the_only_stdout():
     assert plan["params"] == pytest.approx(2.945e10, rel=2e-3)
     bad = subprocess.run([sys.executable, "-m", "scaling.cli", "fit"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
+
+
+def test_approach2_from_the_command_line(capsys, tmp_path):
+    from conftest import shared_file
+    path = tmp_path / "epoch.csv"
+    pd.read_csv(shared_file("chinchilla_epoch", "svg_extracted_data.csv")).to_csv(path, index=False)
+    code, out, err = run(capsys, "fit", "approach2", path, "--map", "params=Model Size", "--map", "flops=Training FLOP",
+                         "--budget-rtol", 0.3, "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["law"] == "approach2" and 0.45 < d["a"]["exponent"] < 0.53   # Hoffmann et al. 2022 Table 2: 0.49
+    assert "parabola opens downward" in err                                # flagged budgets are named, not dropped
+    code, _, err = run(capsys, "fit", "approach2", path, "--map", "params=Model Size", "--loss-window", -1)
+    assert code == 2 and "loss_window" in err
