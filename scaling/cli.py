@@ -227,10 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    warnings.simplefilter("default")
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    caught: list = []
     try:
-        args.func(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            args.func(args)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -241,6 +242,9 @@ def main(argv=None) -> int:
         traceback.print_exc(file=sys.stderr)
         print(f"internal error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
+    finally:
+        for message in dict.fromkeys(str(w.message) for w in caught or []):   # each once, in order
+            print(f"warning: {message}", file=sys.stderr)
     return 0
 
 
