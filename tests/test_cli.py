@@ -113,5 +113,6 @@ def test_approach2_from_the_command_line(capsys, tmp_path):
     d = json.loads(out)
     assert d["law"] == "approach2" and 0.45 < d["a"]["exponent"] < 0.53   # Hoffmann et al. 2022 Table 2: 0.49
     assert "parabola opens downward" in err                                # flagged budgets are named, not dropped
-    code, _, err = run(capsys, "fit", "approach2", path, "--map", "params=Model Size", "--loss-window", -1)
+    code, _, err = run(capsys, "fit", "approach2", path, "--map", "params=Model Size", "--map", "flops=Training FLOP",
+                       "--loss-window", -1)
     assert code == 2 and "loss_window" in err
