@@ -179,11 +179,12 @@ def approach1(runs: pd.DataFrame, n_bins: int = 30, level: float = 0.95) -> Appr
                            tokens_law=fit_power_law_in_c(table["flops"], table["tokens_opt"], level), level=level)
 
 
-def approach2(runs: pd.DataFrame, budget_rtol: float | None = None, loss_window: float | None = None,
+def approach2(runs: pd.DataFrame, budget_rtol: float | None = 1e-6, loss_window: float | None = None,
               level: float = 0.95) -> Approach2Result:
     """Hoffmann et al. 2022 Approach 2 (Sec. 3.2): parabolas through isoFLOP profiles.
 
-    Budgets: rows with the same ``flops`` form one budget. With ``budget_rtol`` = r, FLOP values
+    Budgets: rows with the same ``flops`` form one budget (equal up to ``budget_rtol`` = 1e-6 by
+    default, so FLOPs computed as 6ND in floating point still group; None: bit-exact). With ``budget_rtol`` = r, FLOP values
     are sorted and a budget takes every value up to (1 + r) times its smallest, the next value
     starting the next budget; its C is the geometric mean of its rows' FLOPs (for data such as
     the Epoch reconstruction, whose FLOPs scatter around Hoffmann's nominal budgets).

@@ -29,7 +29,8 @@ from .plan import compute_optimal
 from .result import FitResult
 from .runs import FLOPS_PER_PARAM_TOKEN, read_runs
 
-__all__ = ["plot_fit", "plot_residuals", "plot_isoflops", "plot_extrapolation", "save_report_figures"]
+__all__ = ["plot_fit", "plot_residuals", "plot_isoflops", "plot_extrapolation", "plot_isoflop_profiles",
+           "plot_optimal_scaling", "save_report_figures"]
 
 STYLE = {
     "figure.figsize": (6.4, 4.6),
@@ -326,6 +327,63 @@ def plot_extrapolation(fit: FitResult, flops: Sequence[float] | None = None, run
     ax.set_ylabel("loss (nats / token)")
     ax.set_title(_title(fit, "extrapolation"))
     ax.legend(loc="upper right")
+    return fig
+
+
+@_styled
+def plot_isoflop_profiles(result, runs, ax=None) -> Figure:
+    """Approach 2 (Hoffmann et al. 2022 Fig. 3, left): loss vs N of the runs at each FLOP budget,
+    the budget's parabola in log N, and its vertex N_opt (a cross); budgets left out of the
+    power-law fit (``result.flagged``) are drawn dashed.  A run belongs to the nearest budget within
+    half the log-spacing of the budgets."""
+    table = read_runs(runs, check_duplicates=False)
+    budgets = result.table.sort_values("flops").reset_index(drop=True)
+    log_b = np.log(budgets["flops"].to_numpy(float))
+    half = 0.5 * np.min(np.diff(log_b)) if len(log_b) > 1 else np.inf
+    log_c = np.log(table["flops"].to_numpy(float))
+    nearest = np.argmin(np.abs(log_c[:, None] - log_b[None, :]), axis=1)
+    member = np.abs(log_c - log_b[nearest]) <= half
+    fig, ax = _axes(ax)
+    norm = LogNorm(budgets["flops"].min(), budgets["flops"].max() * (1 + 1e-9))
+    cmap = mpl.colormaps[BUDGET_CMAP]
+    for i, b in budgets.iterrows():
+        colour = cmap(norm(b["flops"]))
+        rows = table[member & (nearest == i)]
+        ax.scatter(rows["params"], rows["loss"], s=14, color=colour, zorder=3)
+        if len(rows) >= 3 and np.isfinite(b["c2"]):
+            n = np.geomspace(rows["params"].min(), rows["params"].max(), 60)
+            u = np.log(n)
+            ax.plot(n, b["c0"] + b["c1"] * u + b["c2"] * u ** 2, color=colour, ls="-" if b["used"] else "--", lw=1.2)
+        if b["used"]:
+            ax.plot(b["params_opt"], b["loss_opt"], marker="x", color="black", ms=7, mew=1.6, zorder=4)
+    _colorbar(fig, ax, norm, BUDGET_CMAP, "FLOP budget C")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel("loss (nats / token)")
+    ax.set_title(f"isoFLOP profiles: {len(budgets)} budgets, {int(budgets['used'].sum())} used (x = N_opt)")
+    return fig
+
+
+@_styled
+def plot_optimal_scaling(result, ax=None) -> Figure:
+    """Approach 1 or 2 (Hoffmann et al. 2022 Fig. 2/3, right): N_opt and D_opt per budget against C
+    (log-log) with the fitted power laws and their confidence bands at ``result.level``."""
+    fig, ax = _axes(ax)
+    t = result.table[result.table["used"]] if "used" in result.table.columns else result.table
+    c = np.geomspace(t["flops"].min(), t["flops"].max() * 10, 50)
+    pred = result.predict(c)
+    for name, colour, exponent in (("params", "tab:blue", result.a), ("tokens", "tab:orange", result.b)):
+        ax.scatter(t["flops"], t[f"{name}_opt"], color=colour, s=18, zorder=3)
+        ax.plot(c, pred[f"{name}_opt"], color=colour, label=f"{name} ~ C^{exponent:.3f}")
+        lo, hi = pred[f"{name}_lo"].to_numpy(), pred[f"{name}_hi"].to_numpy()
+        if np.all(np.isfinite(lo) & np.isfinite(hi)):
+            ax.fill_between(c, lo, hi, color=colour, alpha=0.2, lw=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training compute C (FLOPs)")
+    ax.set_ylabel("compute-optimal N or D")
+    ax.set_title(result.title)
+    ax.legend(loc="upper left")
     return fig
 
 

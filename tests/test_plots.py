@@ -197,3 +197,25 @@ def test_save_report_figures_writes_pngs(fit, published, tmp_path):
     assert plt.get_fignums() == []                 # drawn without pyplot
     paths = plots.save_report_figures(published, tmp_path / "pub", runs=fit.data)
     assert set(paths) == {"fit", "isoflops", "extrapolation"}   # a published law has no residuals
+
+
+def test_approach2_figures_mark_each_vertex():
+    import pandas as pd
+    import scaling
+    from scaling.plots import plot_isoflop_profiles, plot_optimal_scaling
+    truth = {"E": 1.8, "A": 500.0, "B": 2000.0, "alpha": 0.35, "beta": 0.37}
+    rows = []
+    for c in np.geomspace(1e18, 1e21, 4):
+        for n in np.geomspace(1e7, 1e10, 9):
+            d = c / (6 * n)
+            rows.append({"params": n, "tokens": d, "loss": truth["E"] + truth["A"] / n ** 0.35 + truth["B"] / d ** 0.37})
+    runs = pd.DataFrame(rows)
+    result = scaling.approach2(runs)
+    fig = plot_isoflop_profiles(result, runs)
+    ax = fig.axes[0]
+    crosses = [l for l in ax.lines if l.get_marker() == "x"]
+    assert len(crosses) == 4
+    np.testing.assert_allclose(sorted(l.get_xdata()[0] for l in crosses), np.sort(result.table["params_opt"]))
+    assert ax.get_xscale() == "log"
+    fig = plot_optimal_scaling(result)
+    assert fig.axes[0].get_yscale() == "log" and "C^" in fig.axes[0].get_legend().get_texts()[0].get_text()
