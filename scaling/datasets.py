@@ -1,0 +1,14 @@
+"""Datasets shipped in ``data/`` (installed as ``scaling._data``), for notebooks and tests that
+should not have to train first."""
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+
+def reference_ladder() -> pd.DataFrame:
+    """The runs of the default ``scaling demo`` ladder plus its held-out run (column ``role``);
+    provenance in ``data/reference_ladder.md``."""
+    with resources.as_file(resources.files("scaling._data") / "reference_ladder.parquet") as path:
+        return pd.read_parquet(path)
