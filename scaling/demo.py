@@ -29,10 +29,12 @@ import sys
 import time
 from pathlib import Path
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .runs import final_rows
 
 PLAN_MULTIPLES = (10, 100)          # plan at these multiples of the held-out run's FLOPs
 BOOTSTRAP = 200
@@ -222,9 +224,8 @@ def _final_rows(out: Path, ids: list) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = rows[rows["run"].isin(ids) & (rows["dataset"] == DATASET)]
     # Final points only: under a cosine schedule the LR has not decayed at intermediate steps, so
     # an intermediate loss is not the loss of a run trained for that many tokens (it is above it);
-    # only the end of each run is a compute-optimal-style point.  Hoffmann et al. 2022,
-    # Approach 3, likewise fits the final losses of runs whose schedules match their lengths.
-    final = rows.sort_values("step").groupby("run", sort=False).tail(1).set_index("run")
+    # only the end of each run is a compute-optimal-style point (see scaling.runs.final_rows).
+    final = final_rows(rows).set_index("run")
     return status, final
 
 
@@ -304,40 +305,23 @@ def _figures(result, out: Path, ladder: pd.DataFrame, used: pd.DataFrame, held_r
 
 def _loss_curves(out: Path, path: Path, ladder: pd.DataFrame, held_row: dict) -> Path:
     """Validation loss vs tokens of every run (ladder coloured by N; the held-out run in red)."""
-    import matplotlib as mpl
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
     from ladders import read_ladder_runs
+
+    from .plots import STYLE, plot_loss_curves
     curves = []
     for directory, runs in ((out / "ladder", list(ladder["run"])), (out / "held-out", [held_row["run"]])):
         rows = read_ladder_runs(directory)
         if not rows.empty:
-            curves.append(rows[rows["run"].isin(runs) & (rows["dataset"] == DATASET)])
-    rows = pd.concat(curves) if curves else pd.DataFrame(columns=["run", "params", "tokens", "loss", "step"])
-    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ladder_rows = rows[rows["run"] != held_row["run"]]
-    if len(ladder_rows):
-        n = ladder_rows["params"].to_numpy(float)
-        norm = LogNorm(n.min(), n.max() if n.max() > n.min() else n.min() * 10)
-        for run, r in ladder_rows.sort_values("step").groupby("run"):
-            ax.plot(r["tokens"], r["loss"], color=mpl.colormaps["viridis"](norm(r["params"].iloc[0])), lw=1.2,
-                    marker="o", ms=2.5)
-        fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=ax, pad=0.02).set_label("parameters N")
-    held_rows = rows[rows["run"] == held_row["run"]].sort_values("step")
-    if len(held_rows):
-        ax.plot(held_rows["tokens"], held_rows["loss"], color="tab:red", lw=1.6, marker="D", ms=3,
-                label=f"held out (N={held_row['params']:.3g})")
-        ax.legend(loc="upper right", frameon=False)
-    ax.set_xscale("log")
-    ax.set_xlabel("tokens D")
-    ax.set_ylabel(f"{DATASET} loss (nats / token)")
-    ax.set_title("loss curves (cosine schedule; only final points are fitted)")
-    ax.grid(True, alpha=0.3)
-    fig.savefig(path, dpi=120)
+            curves.append(rows[rows["run"].isin(runs)])
+    with mpl.rc_context(STYLE):
+        fig = Figure(layout="constrained")
+        FigureCanvasAgg(fig)
+        plot_loss_curves(pd.concat(curves), dataset=DATASET, highlight=[held_row["run"]], ax=fig.add_subplot())
+        fig.axes[0].set_title("loss curves (cosine schedule; only final points are fitted)")
+        fig.savefig(path, dpi=120)
     return path
 
 

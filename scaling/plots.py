@@ -30,7 +30,7 @@ from .result import FitResult
 from .runs import FLOPS_PER_PARAM_TOKEN, read_runs
 
 __all__ = ["plot_fit", "plot_residuals", "plot_isoflops", "plot_extrapolation", "plot_isoflop_profiles",
-           "plot_optimal_scaling", "save_report_figures"]
+           "plot_optimal_scaling", "plot_loss_curves", "save_report_figures"]
 
 STYLE = {
     "figure.figsize": (6.4, 4.6),
@@ -384,6 +384,38 @@ def plot_optimal_scaling(result, ax=None) -> Figure:
     ax.set_ylabel("compute-optimal N or D")
     ax.set_title(result.title)
     ax.legend(loc="upper left")
+    return fig
+
+
+@_styled
+def plot_loss_curves(runs, dataset: str | None = "validation", highlight=(), ax=None) -> Figure:
+    """Loss vs tokens (log x) of every run in a runs table with ``run`` and ``step`` columns (e.g.
+    a ladder's rows), one line per run coloured by N; runs named in ``highlight`` (e.g. a held-out
+    run) in red.  ``dataset`` picks the evaluation rows (None: the table has one dataset)."""
+    table = read_runs(runs, required=("run", "step", "params", "tokens", "loss"), check_duplicates=False)
+    if dataset is not None and "dataset" in table.columns:
+        table = table[table["dataset"].astype(str) == dataset]
+    if table.empty:
+        raise InputError(f"plot_loss_curves: no rows for dataset {dataset!r}")
+    fig, ax = _axes(ax)
+    marked = table["run"].isin(list(highlight))
+    plain = table[~marked]
+    if len(plain):
+        n = plain["params"].to_numpy(float)
+        norm = LogNorm(n.min(), n.max() if n.max() > n.min() else n.min() * 10)
+        cmap = mpl.colormaps[RUNS_CMAP]
+        for _, r in plain.sort_values("step").groupby("run"):
+            ax.plot(r["tokens"], r["loss"], color=cmap(norm(r["params"].iloc[0])), lw=1.2, marker="o", ms=2.5)
+        _colorbar(fig, ax, norm, RUNS_CMAP, "parameters N")
+    for run, r in table[marked].sort_values("step").groupby("run"):
+        ax.plot(r["tokens"], r["loss"], color="tab:red", lw=1.6, marker="D", ms=3,
+                label=f"{run} (N={r['params'].iloc[0]:.3g})")
+    if marked.any():
+        ax.legend(loc="upper right")
+    ax.set_xscale("log")
+    ax.set_xlabel("tokens D")
+    ax.set_ylabel(f"{dataset or 'loss'} loss (nats / token)")
+    ax.set_title(f"loss curves of {table['run'].nunique()} runs")
     return fig
 
 

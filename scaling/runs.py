@@ -3,7 +3,9 @@
 FLOP accounting: C = 6 N D by default (Kaplan et al. 2020, Sec. 2.1; Hoffmann et al. 2022), so a
 table with ``flops`` but no ``tokens`` gets ``tokens = flops / (6 params)`` and vice versa.
 Nothing is silently dropped: any NaN/inf, non-positive value or duplicated row is an error
-naming the row (0-based, as in the file's data rows) and the column.
+naming the row (0-based, as in the file's data rows) and the column.  ``accuracy`` (a task row's
+downstream accuracy) must lie in [0, 1] where given; a task row that measured only an accuracy may
+leave ``loss`` empty (a law that fits losses then says so).
 """
 from __future__ import annotations
 
@@ -60,9 +62,20 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise InputError(f"missing column(s) {missing}; columns are {list(df.columns)}; {hint}"
                          f"(map a differently named column with columns={{'{missing[0]}': 'Name'}} or --map {missing[0]}=NAME)")
+    if "accuracy" in df.columns:            # a task row's accuracy; rows that measured no task leave it empty
+        acc = pd.to_numeric(df["accuracy"], errors="coerce").to_numpy(float)
+        given = df["accuracy"].notna().to_numpy()
+        bad = np.flatnonzero(given & ~((acc >= 0) & (acc <= 1)))
+        if bad.size:
+            raise InputError(f"column 'accuracy', row {bad[0]}: value {df['accuracy'].iloc[bad[0]]!r} is not an accuracy "
+                             f"in [0, 1] ({bad.size} such row(s)); give accuracies as fractions (percentages / 100)")
+        df["accuracy"] = acc
     for col in [c for c in POSITIVE if c in df.columns]:
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
-        bad = np.flatnonzero(~np.isfinite(values) | (values <= 0))
+        missing_ok = np.zeros(len(df), bool)
+        if col == "loss" and "accuracy" in df.columns:      # a task row that measured only an accuracy
+            missing_ok = np.isnan(values) & np.isfinite(df["accuracy"].to_numpy(float))
+        bad = np.flatnonzero((~np.isfinite(values) | (values <= 0)) & ~missing_ok)
         if bad.size:
             raise InputError(f"column {col!r}, row {bad[0]}: value {df[col].iloc[bad[0]]!r} is not a positive finite number"
                              f" ({bad.size} such row(s)); fix or remove them")
@@ -72,3 +85,20 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
     if dup.size:
         raise InputError(f"row {dup[0]} duplicates an earlier row on {key} ({dup.size} duplicate(s)); remove them")
     return df.reset_index(drop=True)
+
+
+def final_rows(table: pd.DataFrame, dataset: str | None = None) -> pd.DataFrame:
+    """The last logged row (highest ``step``) of each ``run``, optionally of one ``dataset``.
+
+    Laws of (N, D) such as Chinchilla's are fitted to the *final* loss of each run: with a decaying
+    schedule (cosine, WSD) an intermediate loss is above what a run of that length would reach
+    (Hoffmann et al. 2022, Sec. 3; Approach 3 uses final losses).
+    """
+    missing = [c for c in ("run", "step") if c not in table.columns]
+    if missing:
+        raise InputError(f"final_rows needs columns {missing}; columns are {list(table.columns)}")
+    if dataset is not None:
+        if "dataset" not in table.columns or not (table["dataset"] == dataset).any():
+            raise InputError(f"no rows of dataset {dataset!r}")
+        table = table[table["dataset"] == dataset]
+    return table.sort_values(["run", "step"], kind="stable").groupby("run", sort=False).tail(1).reset_index(drop=True)
