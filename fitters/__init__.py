@@ -5,10 +5,11 @@ error that lists the choices.
 """
 from __future__ import annotations
 
-from . import chinchilla, kaplan, overtrain
+from . import chinchilla, error, kaplan, loss2loss, overtrain, sigmoid
 from .law import Law
 
-LAWS: dict[str, Law] = {law.name: law for law in (chinchilla.LAW, kaplan.LAW, overtrain.LAW)}
+LAWS: dict[str, Law] = {law.name: law for law in (chinchilla.LAW, kaplan.LAW, overtrain.LAW,
+                                                  loss2loss.LAW, sigmoid.LAW, error.LAW)}
 
 
 def get_law(name: str | Law) -> Law:

@@ -7,12 +7,20 @@ the reported parameters (``E, A, B, alpha, beta`` for Chinchilla) by exponentiat
 ``n_log`` coordinates; ``grid`` gives the default starting points, ``derived`` the quantities
 computed from the natural parameters.  ``prepare`` (optional) builds ``X`` from a runs table
 when the inputs are not plain columns; ``response`` names the predicted column (``loss`` by default).
+
+Laws whose observations are not one per table row (a pair of losses of one checkpoint on two
+datasets, a loss paired with a task accuracy) build them in ``observe`` (table, **options) ->
+:class:`Observations`; ``validate`` (params, X) raises ``ValueError`` naming the first input where
+the law is undefined (e.g. a loss below a fitted shift); ``defaults`` sets the objective a law is
+fitted with unless told otherwise (e.g. ``{"space": "linear"}`` for a response near 0).
+:func:`fix` gives the law with some parameters held at given values (passed in ``X["_fixed"]``).
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -33,6 +41,9 @@ class Law:
     response: str = "loss"                      # the runs-table column the law predicts
     requires: tuple[str, ...] = ()              # runs-table columns ``prepare`` reads (default: ``inputs``)
     prepare: Callable | None = None             # (table, **options) -> X dict; default: the ``inputs`` columns
+    observe: Callable | None = None             # (table, **options) -> Observations, for fits not one per row
+    validate: Callable | None = None            # (params, X) -> None; ValueError naming an input outside the domain
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # objective defaults, e.g. {"space": "linear"}
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -78,3 +89,80 @@ class Law:
 def product_grid(*axes: Sequence[float]) -> np.ndarray:
     """Cartesian product of per-coordinate start values, shape (prod(len), len(axes))."""
     return np.array(list(itertools.product(*axes)), dtype=float)
+
+
+@dataclass
+class Observations:
+    """What a law with an ``observe`` hook fits: inputs ``X``, responses ``y`` and their record.
+
+    data: a DataFrame with one row per observation (kept in the result; plots draw it).
+    fixed: natural parameters held at these values (e.g. shifts from per-dataset fits).
+    starts: data-dependent starting points in fit space (S, P) (all parameters; fixed ones ignored).
+    notes: JSON-safe facts about how the observations were built (kept in the result's diagnostics).
+    """
+    X: dict
+    y: np.ndarray
+    data: Any = None
+    fixed: dict = field(default_factory=dict)
+    starts: np.ndarray | None = None
+    notes: dict = field(default_factory=dict)
+
+
+def fix(law: Law, names: Sequence[str]) -> Law:
+    """``law`` with the parameters ``names`` held fixed: their fit-space values come from ``X["_fixed"]``.
+
+    The reduced law has the remaining parameters (same order); the same ``(law, names)`` gives the
+    same object, so the engine compiles it once per process.  :func:`fixed_values` builds ``X["_fixed"]``.
+    """
+    return _fix(law, tuple(sorted(names, key=law.names.index)))
+
+
+@functools.lru_cache(maxsize=64)
+def _fix(law: Law, names: tuple[str, ...]) -> Law:
+    import jax.numpy as jnp
+    unknown = [n for n in names if n not in law.names]
+    if unknown:
+        raise ValueError(f"law {law.name!r} has no parameter(s) {unknown}; its parameters are {list(law.names)}")
+    fixed_idx = [law.names.index(n) for n in names]
+    free = [i for i in range(law.n_params) if i not in fixed_idx]
+    if not free:
+        raise ValueError(f"every parameter of law {law.name!r} is fixed; nothing to fit")
+    P = law.n_params
+
+    def log_predict(theta, X):
+        held = X["_fixed"]
+        full = jnp.stack([theta[free.index(i)] if i in free else held[fixed_idx.index(i)] for i in range(P)])
+        return law.log_predict(full, X)
+
+    def grid():
+        return np.unique(np.asarray(law.grid())[:, free], axis=0)
+
+    return Law(name=f"{law.name}|fixed:{','.join(names)}", formula=law.formula,
+               names=tuple(law.names[i] for i in free), fit_names=tuple(law.fit_names[i] for i in free),
+               inputs=law.inputs, log_predict=log_predict, n_log=sum(i < law.n_log for i in free), grid=grid,
+               citation=law.citation, response=law.response, requires=law.requires, defaults=law.defaults)
+
+
+def fixed_values(law: Law, fixed: Mapping[str, float]) -> np.ndarray:
+    """Fit-space values of the fixed parameters, in the law's parameter order (``X["_fixed"]`` of :func:`fix`)."""
+    out = []
+    for n in sorted(fixed, key=law.names.index):
+        v = float(fixed[n])
+        if law.names.index(n) < law.n_log:
+            if not v > 0:
+                raise ValueError(f"parameter {n} of law {law.name!r} is positive; cannot fix it at {v}")
+            v = float(np.log(v))
+        out.append(v)
+    return np.asarray(out, float)
+
+
+def expand(law: Law, free_theta, fixed: Mapping[str, float]) -> np.ndarray:
+    """Full fit-space vectors (..., P) from the free coordinates of :func:`fix` and the fixed values."""
+    free_theta = np.asarray(free_theta, float)
+    names = sorted(fixed, key=law.names.index)
+    idx = [law.names.index(n) for n in names]
+    free = [i for i in range(law.n_params) if i not in idx]
+    out = np.empty(free_theta.shape[:-1] + (law.n_params,))
+    out[..., free] = free_theta
+    out[..., idx] = fixed_values(law, fixed)
+    return out

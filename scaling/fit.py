@@ -16,7 +16,7 @@ import pandas as pd
 
 from fitters import bootstrap as boot
 from fitters import engine, get_law
-from fitters.law import Law
+from fitters.law import Law, Observations, expand, fix, fixed_values
 from fitters.objectives import HUBER_DELTA
 from fitters.uncertainty import gauss_newton
 from ladders.train import enable_compilation_cache
@@ -30,24 +30,35 @@ ASYMPTOTIC_DRAWS = 2000
 ILL_CONDITIONED = 1e12
 
 
-def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss: str = "huber",
-        space: str = "log", delta: float = HUBER_DELTA, starts=None, bootstrap: int = 0,
+def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss: str | None = None,
+        space: str | None = None, delta: float = HUBER_DELTA, starts=None, bootstrap: int = 0,
         bootstrap_starts: str = "basins", seed: int = 0, level: float = 0.95, max_evals: int = 15000,
-        progress: bool | None = None, **law_options) -> FitResult:
+        progress: bool | None = None, fixed: dict | None = None, **law_options) -> FitResult:
     """Fit ``law`` (a name from ``fitters.LAWS`` or a :class:`Law`) to ``runs``.
 
     runs: a DataFrame or anything :func:`read_runs` reads (``columns`` maps names).
     dataset: which ``dataset`` rows to fit when the table holds several.
-    loss, space, delta: the objective (``"huber"`` or ``"squared"`` on ``"log"`` or ``"linear"`` residuals).
+    loss, space, delta: the objective (``"huber"`` or ``"squared"`` on ``"log"`` or ``"linear"`` residuals);
+        by default the law's ``defaults``, else Huber on log residuals.
+    fixed: parameters held at given values, e.g. ``{"E": 1.69}`` (reported with no interval).
     starts: (S, P) fit-space starting points; default the law's grid.
     bootstrap: number of row resamples (0: asymptotic Gauss-Newton intervals instead).
     bootstrap_starts: ``"basins"``, ``"grid"`` or ``"warm"`` (see :mod:`fitters.bootstrap`).
-    law_options: passed to the law's ``prepare`` (e.g. ``schedules=`` for whole-curve laws).
+    law_options: passed to the law's ``prepare`` or ``observe`` (e.g. ``schedules=`` for whole-curve laws,
+        ``x=``/``y=`` for loss-to-loss laws).  Composite fits (``"task"``: two steps chained) return a
+        :class:`scaling.chain.ChainedFit`.
     level: confidence level of every interval.  max_evals: objective evaluations allowed per start.
     progress: a progress bar (default: when stderr is a terminal).
     """
+    from .chain import COMPOSITES
+    if isinstance(law, str) and law in COMPOSITES:
+        return COMPOSITES[law](runs, columns=columns, dataset=dataset, loss=loss, space=space, delta=delta,
+                               bootstrap=bootstrap, bootstrap_starts=bootstrap_starts, seed=seed, level=level,
+                               max_evals=max_evals, progress=progress, **law_options)
     try:
         law = get_law(law)
+        loss = loss or law.defaults.get("loss", "huber")
+        space = space or law.defaults.get("space", "log")
         objective = engine.Objective(loss=loss, space=space, delta=delta)
     except (KeyError, ValueError) as e:
         raise InputError(str(e.args[0])) from None
@@ -58,11 +69,32 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     if int(bootstrap) < 0:
         raise InputError(f"bootstrap={bootstrap}: the number of resamples cannot be negative")
     enable_compilation_cache()      # repeated fits (CLI calls, notebooks) reuse compiled engine code
-    table = select_dataset(read_runs(runs, columns, required=law.columns + (law.response,)), dataset)
-    _check_identifiable(law, table)
-    X = design(law, table, law_options)
-    y = table[law.response].to_numpy(float)
-    grid = law.grid() if starts is None else np.atleast_2d(np.asarray(starts, float))
+    if law.observe is None:
+        table = select_dataset(read_runs(runs, columns, required=law.columns + (law.response,)), dataset)
+        _check_identifiable(law, table)
+        X = design(law, table, law_options)
+        y = _response(law, table)
+        obs = Observations(X=X, y=y, data=table[list(law.columns) + [law.response]].reset_index(drop=True))
+    else:
+        obs = observe(law, read_runs(runs, columns, required=law.columns), law_options)
+        X, y = obs.X, np.asarray(obs.y, float)
+    fixed = {**obs.fixed, **(fixed or {})}
+    full_law = law
+    if fixed:
+        try:
+            law = fix(full_law, list(fixed))
+            X = {**X, "_fixed": fixed_values(full_law, fixed)}
+        except ValueError as e:
+            raise InputError(str(e.args[0])) from None
+    if full_law.observe is not None:
+        _check_points(law, X, y)
+    if starts is not None:
+        grid = np.atleast_2d(np.asarray(starts, float))
+    elif obs.starts is not None:
+        free = [full_law.names.index(n) for n in law.names]
+        grid = np.unique(np.atleast_2d(np.asarray(obs.starts, float))[:, free], axis=0)
+    else:
+        grid = law.grid()
     if grid.shape[1] != law.n_params:
         raise InputError(f"starts have {grid.shape[1]} columns; law {law.name!r} has {law.n_params} ({law.fit_names})")
 
@@ -71,7 +103,7 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     theta, f_best = lanes.x[best], float(lanes.f[best])
     if not np.isfinite(f_best):
         raise InputError(f"law {law.name!r}: every start failed (non-finite objective); check the data's scale")
-    params = law.natural_dict(theta)
+    params = full_law.natural_dict(expand(full_law, theta, fixed))
     cov, cond = gauss_newton(law, objective, X, y, theta)
     warn = []
     if not lanes.converged[best]:
@@ -87,18 +119,23 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         with _progress_bar(int(bootstrap), f"bootstrap {law.name}", progress) as bar:
             thetas, _, conv_b = boot.refit(law, objective, X, y, weights, starts_b, progress=bar,
                                               max_evals=max_evals)
-        samples = law.to_natural(thetas)
+        samples = full_law.to_natural(expand(full_law, thetas, fixed))
         uncertainty = "bootstrap"
         if not conv_b.all():
             warn.append(f"{int((~conv_b).sum())} of {len(conv_b)} bootstrap refits stopped without converging")
     else:
         draws = np.random.default_rng(rng_seed).multivariate_normal(theta, cov, size=ASYMPTOTIC_DRAWS, method="eigh")
-        samples = law.to_natural(draws)
+        samples = full_law.to_natural(expand(full_law, draws, fixed))
         uncertainty = "asymptotic"
     for w in warn:
         warnings.warn(f"{law.name} fit: {w}", stacklevel=2)
+    residuals = np.asarray(engine.residuals(law, objective, theta, X, y), float)
+    law = full_law
     se = dict(zip(law.names, map(float, np.std(samples, axis=0, ddof=1))))
     lo, hi = percentile_interval(samples, level)
+    ci = {n: (float(a), float(b)) for n, a, b in zip(law.names, lo, hi)}
+    for n in fixed:
+        se[n], ci[n] = None, None
     derived = _derived(law, params)
     derived_samples = [_derived(law, dict(zip(law.names, s))) for s in samples]
     derived_ci = {}
@@ -108,20 +145,48 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
 
     reached = int(np.sum(lanes.f <= f_best * (1 + REACHED_RTOL) + 1e-300))
     return FitResult(
-        law=law, params=params, se=se,
-        ci={n: (float(a), float(b)) for n, a, b in zip(law.names, lo, hi)}, level=level,
+        law=law, params=params, se=se, ci=ci, level=level,
         objective=f_best, n_points=len(y), n_starts=len(grid), n_converged=reached,
         converged=bool(lanes.converged[best]), derived=derived, derived_ci=derived_ci,
-        uncertainty=uncertainty, samples=samples,
-        residuals=np.asarray(engine.residuals(law, objective, theta, X, y), float),
-        data=table[list(law.columns) + [law.response]].reset_index(drop=True),
+        uncertainty=uncertainty, samples=samples, residuals=residuals, data=obs.data,
         options={"loss": loss, "space": space, "delta": delta, "bootstrap": int(bootstrap), "max_evals": max_evals,
                  "bootstrap_starts": bootstrap_starts, "seed": rng_seed, "dataset": dataset,
-                 "law_options": _json_options(law_options)},
+                 "law_options": _json_options(law_options),
+                 **({"fixed": {k: float(v) for k, v in fixed.items()}} if fixed else {})},
         diagnostics={"condition_number": cond, "best_start": best,
                      "distinct_optima": int(len(boot.basin_starts(lanes.x, lanes.f, max_basins=10**9))),
-                     "evaluations": int(lanes.evals.sum()), "warnings": warn},
+                     "evaluations": int(lanes.evals.sum()), "warnings": warn,
+                     **({"observations": obs.notes} if obs.notes else {})},
     )
+
+
+def observe(law: Law, table: pd.DataFrame, law_options: dict) -> Observations:
+    """The observations of a law with an ``observe`` hook; a bad option or input is an InputError."""
+    try:
+        return law.observe(table, **law_options)
+    except (ValueError, KeyError, TypeError) as e:
+        if isinstance(e, InputError):
+            raise
+        raise InputError(f"law {law.name!r}: {e.args[0] if e.args else e}") from None
+
+
+def _response(law: Law, table: pd.DataFrame) -> np.ndarray:
+    """The response column, finite (a task row may lack a loss: fitting a loss law to it is an error)."""
+    y = pd.to_numeric(table[law.response], errors="coerce").to_numpy(float)
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise InputError(f"column {law.response!r}, row {bad[0]}: no value to fit ({bad.size} such row(s)); "
+                         f"law {law.name!r} fits {law.response} - choose rows that have it (dataset=NAME)")
+    return y
+
+
+def _check_points(law: Law, X: dict, y) -> None:
+    """At least as many distinct input points as free parameters (laws with an ``observe`` hook)."""
+    cols = [np.asarray(v, float).ravel() for k, v in X.items() if k != "_fixed" and np.ndim(v) == 1]
+    distinct = len(np.unique(np.column_stack(cols), axis=0)) if cols else len(y)
+    if distinct < law.n_params:
+        raise InputError(f"only {distinct} distinct observations for the {law.n_params} free parameters of law "
+                         f"{law.name!r} ({', '.join(law.names)}); add runs or checkpoints")
 
 
 def _json_options(options: dict) -> dict:

@@ -80,6 +80,7 @@ class FitResult:
         options = law_options or {k: v for k, v in self.options.get("law_options", {}).items()
                                   if not (isinstance(v, str) and v.startswith("<"))}
         X = design(self.law, table, options)
+        check_domain(self.law, self.params, X)
         out = rows.copy() if isinstance(rows, pd.DataFrame) else table.copy()
         out = out.reset_index(drop=True)
         for k in self.law.columns:          # e.g. tokens filled from flops
@@ -212,8 +213,29 @@ def design(law: Law, table: pd.DataFrame, law_options: dict) -> dict:
         raise InputError(f"law {law.name!r}: {e.args[0] if e.args else e}") from None
 
 
+def check_domain(law: Law, params: Mapping[str, float], X: Mapping) -> None:
+    """The law's ``validate`` hook (e.g. a loss below a fitted shift) as an InputError."""
+    if law.validate is not None:
+        try:
+            law.validate(params, X)
+        except ValueError as e:
+            raise InputError(f"law {law.name!r}: {e.args[0] if e.args else e}") from None
+
+
 def load_fit(path: str | Path) -> FitResult:
-    """Read a fit saved with :meth:`FitResult.to_json`."""
+    """Read a fit saved with :meth:`FitResult.to_json` (or a chain saved by :meth:`ChainedFit.to_json`)."""
+    text = str(path)
+    if not text.lstrip().startswith("{") and Path(path).exists():
+        text = Path(path).read_text()
+    if text.lstrip().startswith("{"):
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(f"fit file is not valid JSON: {e}") from None
+        if isinstance(d, dict) and d.get("kind") == "chain":
+            from .chain import ChainedFit
+            return ChainedFit.from_dict(d)
+        return FitResult.from_dict(d)
     return FitResult.from_json(path)
 
 

@@ -67,7 +67,7 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
         given = df["accuracy"].notna().to_numpy()
         bad = np.flatnonzero(given & ~((acc >= 0) & (acc <= 1)))
         if bad.size:
-            raise InputError(f"column 'accuracy', row {bad[0]}: value {df['accuracy'].iloc[bad[0]]!r} is not an accuracy "
+            raise InputError(f"column 'accuracy', row {bad[0]}: value {df['accuracy'].astype(object).iloc[bad[0]]!r} is not an accuracy "
                              f"in [0, 1] ({bad.size} such row(s)); give accuracies as fractions (percentages / 100)")
         df["accuracy"] = acc
     for col in [c for c in POSITIVE if c in df.columns]:
@@ -81,7 +81,7 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
                              f" ({bad.size} such row(s)); fix or remove them")
         df[col] = values
     key = [c for c in KEY if c in df.columns]
-    dup = np.array([], int) if not check_duplicates else np.flatnonzero(df.duplicated(subset=key, keep="first").to_numpy())
+    dup = np.array([], int) if not (check_duplicates and key) else np.flatnonzero(df.duplicated(subset=key, keep="first").to_numpy())
     if dup.size:
         raise InputError(f"row {dup[0]} duplicates an earlier row on {key} ({dup.size} duplicate(s)); remove them")
     return df.reset_index(drop=True)

@@ -1,0 +1,103 @@
+"""Two-step task prediction of model ladders (Bhagia et al. 2024): the sigmoid step, the chained
+fit('task') with intervals from both steps, its JSON, and coverage on synthetic ladders."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import scaling
+from scaling.chain import ChainedFit, step2_rows
+
+TASK_LOSS = {"E": 0.9, "A": 250.0, "B": 900.0, "alpha": 0.33, "beta": 0.33}
+SIGMOID = {"a": 0.55, "b": 0.25, "k": -4.0, "L0": 1.6}
+TARGET = {"params": [7e9], "tokens": [1.4e12]}
+
+
+def task_loss(N, D):
+    p = TASK_LOSS
+    return p["E"] + p["A"] / N ** p["alpha"] + p["B"] / D ** p["beta"]
+
+
+def accuracy(L, p=SIGMOID):
+    return p["a"] / (1 + np.exp(-p["k"] * (L - p["L0"]))) + p["b"]
+
+
+def ladder(seed, noise_loss=0.01, noise_acc=0.01, checkpoints=12):
+    """5 sizes x 3 token multipliers, each run logging task loss and accuracy at 12 checkpoints."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for N in np.geomspace(2e7, 1e9, 5):
+        for mult in (10, 20, 40):
+            for step, D in enumerate(np.linspace(0.05, 1, checkpoints) * mult * N):
+                L = task_loss(N, D) * np.exp(noise_loss * rng.standard_normal())
+                acc = np.clip(accuracy(L) + noise_acc * rng.standard_normal(), 0, 1)
+                rows.append(dict(run=f"{N:.0f}x{mult}", step=step, params=N, tokens=D, dataset="hellaswag",
+                                 loss=L, accuracy=acc))
+    return pd.DataFrame(rows)
+
+
+def test_sigmoid_recovers_its_parameters():
+    L = np.linspace(0.8, 3.0, 40)
+    f = scaling.fit("sigmoid", pd.DataFrame({"loss": L, "accuracy": accuracy(L)}))
+    assert f.options["space"] == "linear"
+    for k, v in SIGMOID.items():
+        assert f.params[k] == pytest.approx(v, rel=1e-3, abs=1e-4), (k, f.params)
+    pred = f.predict({"loss": [1.6]})
+    assert pred["accuracy_pred"][0] == pytest.approx(0.25 + 0.55 / 2, rel=1e-4)
+
+
+def test_task_fit_chains_both_steps_and_round_trips(tmp_path):
+    runs = ladder(0)
+    f = scaling.fit("task", runs, task="hellaswag")
+    assert isinstance(f, ChainedFit) and [s.law.name for s in f.stages] == ["chinchilla", "sigmoid"]
+    assert f.options["step1_points"] == 15            # each run's final checkpoint
+    assert f.options["step2_points"] == 15 * 11       # checkpoints from 10 % of the run on
+    pred = f.predict(pd.DataFrame(TARGET))
+    for stem in ("loss", "accuracy"):
+        assert pred[f"{stem}_lo"][0] < pred[f"{stem}_pred"][0] < pred[f"{stem}_hi"][0]
+    assert pred["accuracy_pred"][0] == pytest.approx(accuracy(task_loss(7e9, 1.4e12)), abs=0.05)
+    path = tmp_path / "task.json"
+    f.to_json(path)
+    again = scaling.load_fit(path)
+    assert isinstance(again, ChainedFit) and again.labels == f.labels
+    pd.testing.assert_frame_equal(again.predict(pd.DataFrame(TARGET)), pred)
+    assert "step 2 (hellaswag accuracy)" in f.summary() and "sigmoid law" in f.summary()
+    assert set(f.params) >= {"hellaswag loss.E", "hellaswag accuracy.L0"}
+
+
+def test_step2_points_skip_the_first_tenth_and_are_smoothed():
+    runs = ladder(1)
+    rows = step2_rows(runs, skip=0.1, window=5)
+    one = runs[runs.run == runs.run.iloc[0]].sort_values("tokens")
+    mine = rows[rows.run == one.run.iloc[0]]
+    assert len(mine) == 11 and mine["tokens"].min() >= 0.1 * one["tokens"].max()
+    assert mine["loss"].iloc[-1] == pytest.approx(one["loss"].iloc[-5:].mean())
+    assert len(step2_rows(runs, checkpoints="final")) == 15
+
+
+def test_chained_intervals_cover_the_truth_on_synthetic_ladders():
+    """95 % intervals of the chained accuracy prediction at a 7B / 1.4T-token target (far beyond the
+    ladder: largest run 1B / 40B tokens) contain the noise-free truth in most of 20 replicate ladders."""
+    truth_loss = task_loss(7e9, 1.4e12)
+    truth = accuracy(truth_loss)
+    hits, hits_loss = [], []
+    for seed in range(20):
+        pred = scaling.fit("task", ladder(100 + seed), task="hellaswag", seed=seed).predict(TARGET)
+        hits.append(pred["accuracy_lo"][0] <= truth <= pred["accuracy_hi"][0])
+        hits_loss.append(pred["loss_lo"][0] <= truth_loss <= pred["loss_hi"][0])
+    assert 0.8 <= np.mean(hits) <= 1.0 and 0.8 <= np.mean(hits_loss) <= 1.0, (np.mean(hits), np.mean(hits_loss))
+
+
+def test_bad_task_input():
+    runs = ladder(2)
+    with pytest.raises(scaling.InputError, match="task=NAME"):
+        scaling.fit("task", runs)
+    with pytest.raises(scaling.InputError, match="dataset 'mmlu' not in the table"):
+        scaling.fit("task", runs, task="mmlu")
+    bad = runs.copy()
+    bad.loc[7, "accuracy"] = 47.0
+    with pytest.raises(scaling.InputError, match="column 'accuracy', row 7: value 47.0 is not an accuracy in \\[0, 1\\]"):
+        scaling.fit("task", bad, task="hellaswag")
+    with pytest.raises(scaling.InputError, match="missing column\\(s\\) \\['accuracy'\\]"):
+        scaling.fit("task", runs.drop(columns="accuracy"), task="hellaswag")
+    with pytest.raises(scaling.InputError, match="unknown option"):
+        scaling.fit("task", runs, task="hellaswag", smoothing=3)
