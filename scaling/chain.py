@@ -92,6 +92,10 @@ class ChainedFit:
         return kinds.pop() if len(kinds) == 1 else "+".join(s.uncertainty for s in self.stages)
 
     @property
+    def converged(self) -> bool:
+        return all(s.converged for s in self.stages)
+
+    @property
     def params(self) -> dict[str, float]:
         return {f"{lab}.{k}": v for lab, s in zip(self.labels, self.stages) for k, v in s.params.items()}
 

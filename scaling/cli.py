@@ -68,7 +68,7 @@ def cmd_fit(args) -> None:
         return
     result = fit(args.law, args.data, columns=_mapping(args.map), dataset=args.dataset, loss=args.loss,
                  space=args.space, delta=args.delta, bootstrap=args.bootstrap,
-                 bootstrap_starts=args.bootstrap_starts, seed=args.seed, level=args.level)
+                 bootstrap_starts=args.bootstrap_starts, seed=args.seed, level=args.level, **_law_options(args))
     if args.out:
         result.to_json(args.out)
     if not result.converged:
@@ -80,9 +80,46 @@ def _interval(v):
     return "" if not v else f"   [{v[0]:.6g}, {v[1]:.6g}]"
 
 
+def _law_options(args) -> dict:
+    """Options of the loss-to-loss, error and task fits given on the command line."""
+    opts = {k: getattr(args, k, None) for k in ("x", "y", "pair", "unpaired", "skip", "window", "checkpoints")}
+    tasks = getattr(args, "task", None)
+    if tasks:
+        opts["task"] = tasks[0] if len(tasks) == 1 else tasks
+    shifts = getattr(args, "shifts", None)
+    if shifts is not None:
+        opts["shifts"] = shifts if shifts in ("scaling", "fit") else _float_mapping(shifts, "--shifts")
+    return {k: v for k, v in opts.items() if v is not None}
+
+
+def _float_mapping(text: str, flag: str) -> dict[str, float]:
+    """``"E_x=1.8,E_y=2.2"`` -> ``{"E_x": 1.8, "E_y": 2.2}``."""
+    out = {}
+    for item in text.split(","):
+        k, sep, v = item.partition("=")
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            sep = ""
+        if not sep or not k.strip():
+            raise InputError(f"{flag} {text!r}: write NAME=VALUE[,NAME=VALUE], e.g. {flag} E_x=1.8,E_y=2.2")
+    return out
+
+
+def _load_predict(args):
+    """The fit to predict with: one file, --published NAME, or several chained (each feeds the next)."""
+    from .chain import chain
+    from .published import published
+    fits = list(args.fit or [])
+    if len(fits) + bool(args.published) > 1:
+        return chain(*([published(args.published)] if args.published else []), *fits)
+    args.fit = fits[0] if fits else None
+    return _load(args)
+
+
 def cmd_predict(args) -> None:
     import pandas as pd
-    result = _load(args)
+    result = _load_predict(args)
     if args.data:
         from .runs import read_runs
         rows = read_runs(args.data, _mapping(args.map), required=(), check_duplicates=False)
@@ -94,15 +131,21 @@ def cmd_predict(args) -> None:
         elif not args.out:
             print(pred.to_string(index=False))
         return
-    given = {"params": args.params, "tokens": args.tokens, "flops": args.flops}
+    given = {"params": args.params, "tokens": args.tokens, "flops": args.flops, "loss": args.loss}
     rows = pd.DataFrame({k: [v] for k, v in given.items() if v is not None})
     if rows.empty:
-        raise InputError("give the point to predict (--params N --tokens D, or --flops C) or --data RUNS")
+        raise InputError("give the point to predict (--params N --tokens D, or --flops C; --loss L for a law of "
+                         "a loss) or --data RUNS")
     pred = result.predict(rows).iloc[0]
-    interval = None if pd.isna(pred["loss_lo"]) else [float(pred["loss_lo"]), float(pred["loss_hi"])]
-    obj = {"loss": float(pred["loss_pred"]), "interval": interval, "level": result.level,
+    span = lambda stem: None if pd.isna(pred[f"{stem}_lo"]) else [float(pred[f"{stem}_lo"]), float(pred[f"{stem}_hi"])]
+    stems = result.columns() if hasattr(result, "stages") else [result.law.response]
+    final = stems[-1]
+    obj = {final: float(pred[f"{final}_pred"]), "interval": span(final), "level": result.level,
            "inputs": {k: float(pred[k]) for k in result.law.inputs}}
-    _emit(args, obj, f"predicted loss {obj['loss']:.6g}{_interval(interval)}")
+    for stem in stems[:-1]:               # a chain: every step's prediction, each with its interval
+        obj[stem], obj[f"{stem}_interval"] = float(pred[f"{stem}_pred"]), span(stem)
+    text = [f"predicted {stem.replace('_', ' ')} {float(pred[f'{stem}_pred']):.6g}{_interval(span(stem))}" for stem in stems]
+    _emit(args, obj, "\n".join(text))
 
 
 def cmd_plan(args) -> None:
@@ -170,19 +213,33 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--bootstrap-starts", default="basins", choices=("basins", "grid", "warm"))
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals")
-    f.add_argument("--loss", default="huber", choices=("huber", "squared"))
-    f.add_argument("--space", default="log", choices=("log", "linear"))
+    f.add_argument("--loss", choices=("huber", "squared"), help="objective (default: the law's, else huber)")
+    f.add_argument("--space", choices=("log", "linear"), help="residuals (default: the law's, else log)")
     f.add_argument("--delta", type=float, default=1e-3, help="Huber delta")
     f.add_argument("--n-bins", type=int, help="approach1: log-FLOP bins")
     f.add_argument("--budget-rtol", type=float, help="approach2: group FLOP budgets within this relative tolerance")
     f.add_argument("--loss-window", type=float, help="approach2: fit each parabola to rows within this relative loss of the budget's best")
+    f.add_argument("--x", metavar="DATASET", help="loss2loss, error: the dataset whose loss is the input")
+    f.add_argument("--y", metavar="DATASET", help="loss2loss: the dataset whose loss is predicted")
+    f.add_argument("--task", action="append", metavar="NAME", help="task: the task's dataset name; error: a task "
+                   "(repeat to average the error over several)")
+    f.add_argument("--pair", choices=("checkpoint", "size", "compute"), help="loss2loss, error: rows paired by "
+                   "checkpoint (run and step; default), equal (params, tokens), or equal FLOPs")
+    f.add_argument("--shifts", metavar="scaling|fit|E_x=V,E_y=V", help="loss2loss: E from per-dataset Chinchilla fits "
+                   "(scaling, default), fitted, or given")
+    f.add_argument("--unpaired", choices=("error", "drop"), help="loss2loss, error: rows without a partner (default error)")
+    f.add_argument("--checkpoints", choices=("intermediate", "final"), help="task: step 2 points (default intermediate)")
+    f.add_argument("--skip", type=float, help="task: share of each run's tokens whose checkpoints step 2 drops (0.1)")
+    f.add_argument("--window", type=int, help="task: checkpoints in step 2's moving average (5)")
     f.add_argument("--out", metavar="FIT.json", help="save the full result (with samples) for predict/plan")
     f.add_argument("--json", **json_flag)
     f.set_defaults(func=cmd_fit)
 
     for name, func, helptext in (("predict", cmd_predict, "predict the loss of runs"), ("plan", cmd_plan, "plan compute")):
         q = sub.add_parser(name, help=helptext)
-        q.add_argument("fit", nargs="?", help="FIT.json from `scaling fit --out`")
+        q.add_argument("fit", nargs="*" if name == "predict" else "?",
+                       help="FIT.json from `scaling fit --out`" + (" (several: chained, each feeding the next, "
+                                                                  "e.g. loss fit then error fit)" if name == "predict" else ""))
         q.add_argument("--published", metavar="NAME", help="use a published law instead of a fit file")
         q.add_argument("--json", **json_flag)
         q.set_defaults(func=func)
@@ -190,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--params", type=float, metavar="N")
             q.add_argument("--tokens", type=float, metavar="D")
             q.add_argument("--flops", type=float, metavar="C", help="instead of --tokens: D = C / (6N)")
+            q.add_argument("--loss", type=float, metavar="L", help="the input of a law of a loss (loss2loss, error, sigmoid)")
             q.add_argument("--data", metavar="RUNS", help="predict every row of a runs table")
             q.add_argument("--map", action="append", metavar="COL=NAME")
             q.add_argument("--out", metavar="PRED.csv")
