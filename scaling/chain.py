@@ -305,6 +305,9 @@ def fit_task(runs, *, task: str | None = None, columns=None, dataset: str | None
                                                        if "run" in rows2.columns else
                                                        ["params", "tokens", "dataset", "loss", "accuracy"]],
                dataset=task, seed=seed + 1, **common)
+    keep = [c for c in ("run", "step", "params", "tokens", "loss", "accuracy") if c in rows.columns]
+    fit1.data = rows1[[c for c in keep if c != "accuracy"]].reset_index(drop=True)      # runs kept for the plots
+    fit2.data = rows2[keep].reset_index(drop=True)
     opts = {"task": task, "step1_law": step1_law, "step1": step1, "checkpoints": checkpoints, "skip": skip,
             "window": int(window), "step1_points": int(len(rows1)), "step2_points": int(len(rows2))}
     return ChainedFit([fit1, fit2], name="task", level=level, options=opts, labels=[f"{task} loss", f"{task} accuracy"])
