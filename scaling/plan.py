@@ -167,6 +167,9 @@ def plan(fit: FitResult, flops: float | None = None, **options) -> dict:
     ``plan(fit, loss=L, inference_tokens=T)``: inference-aware sizing (Sardana et al. 2024).
     Law families with their own planner (``PLANNERS``: schedules, mixtures, QAT) take their own options.
     """
+    if not isinstance(fit, FitResult):          # e.g. a ChainedFit (loss -> accuracy)
+        raise InputError(f"plan takes one fit; got a {type(fit).__name__}: plan with its first step (fit.stages[0]), "
+                         "then predict the chain at the planned params and tokens")
     planner = PLANNERS.get(fit.law.name)
     if planner is not None:
         return planner(fit, flops=flops, **options)

@@ -33,6 +33,8 @@ def test_task_fit_and_chained_predict(capsys, tmp_path):
     assert p["accuracy"] == pytest.approx(accuracy(task_loss(7e9, 1.4e12)), abs=0.05)
     code, out, _ = run(capsys, "predict", fit_path, "--params", 7e9, "--tokens", 1.4e12)
     assert code == 0 and "predicted accuracy" in out and "predicted loss" in out
+    code, _, err = run(capsys, "plan", fit_path, "--flops", 1e22)
+    assert code == 2 and "plan takes one fit" in err
 
 
 def test_loss_fit_then_loss2loss_chained_from_two_files(capsys, tmp_path):
