@@ -13,10 +13,12 @@ long runs table (``dataset`` says where each loss was measured; :mod:`fitters.pa
 
 The shifts, ``shifts=``:
 
-- ``"scaling"`` (default, as the paper): E_x and E_y are the irreducible terms ``E`` of a
-  per-dataset scaling law (``shift_law="chinchilla"``, Hoffmann et al.'s form and start grid, Huber
-  on log residuals) fitted to all rows of x and of y; then only K and kappa are fitted (the
-  intervals are conditional on the shifts);
+- ``"scaling"`` (as the paper): E_x and E_y are the irreducible terms ``E`` of a per-dataset
+  scaling law (``shift_law="chinchilla"``, Hoffmann et al.'s form and start grid, Huber on log
+  residuals; any law with a parameter ``E``) fitted to all rows of x and of y; then only K and
+  kappa are fitted (the intervals are conditional on the shifts);
+- default (``None``): ``"scaling"`` when each dataset's rows have the distinct N and D such a fit
+  needs, else ``"fit"`` with a warning saying why (e.g. every model saw the same number of tokens);
 - ``"fit"``: all four parameters fitted (needs enough pairs; weakly identified on few points);
 - a mapping ``{"E_x": ..., "E_y": ...}``: the shifts given.
 
@@ -29,6 +31,8 @@ The law is undefined where L_x <= E_x: predicting there is an error naming the r
 from __future__ import annotations
 
 from typing import Mapping
+
+import warnings
 
 import jax.numpy as jnp
 import numpy as np
@@ -69,6 +73,21 @@ def data_starts(lx: np.ndarray, ly: np.ndarray, e_x=None, e_y=None) -> np.ndarra
     return np.asarray(starts, float)
 
 
+def _unfit_reason(rows: pd.DataFrame, shift_law: str) -> str | None:
+    """Why ``shift_law`` cannot be fitted to a dataset's rows (None when it can)."""
+    from . import get_law
+    law = get_law(shift_law)
+    missing = [c for c in law.inputs if c not in rows.columns or not np.all(np.isfinite(pd.to_numeric(rows[c], errors="coerce")))]
+    if missing:
+        return f"the rows lack {missing}"
+    for c, need in law.min_distinct.items():
+        if rows[c].nunique() < need:
+            return f"the {rows['dataset'].iloc[0]!r} rows have {rows[c].nunique()} distinct {c} value(s), {need} needed"
+    if len(rows) < law.n_params + 1:
+        return f"the {rows['dataset'].iloc[0]!r} rows are {len(rows)}, too few for the {law.n_params} parameters"
+    return None
+
+
 def shift_fit(rows: pd.DataFrame, shift_law: str) -> dict:
     """Fit ``shift_law`` (a law with an irreducible term ``E``) to a dataset's rows: its natural parameters."""
     from . import engine, get_law
@@ -93,7 +112,7 @@ def shift_fit(rows: pd.DataFrame, shift_law: str) -> dict:
 
 
 def observe(table: pd.DataFrame, x: str | None = None, y: str | None = None, pair: str = "checkpoint",
-            shifts="scaling", shift_law: str = "chinchilla", unpaired: str = "error") -> Observations:
+            shifts=None, shift_law: str = "chinchilla", unpaired: str = "error") -> Observations:
     if x is None or y is None:
         raise ValueError("say which losses to relate: x=SOURCE dataset, y=TARGET dataset (e.g. x='train', y='c4')")
     ix, iy, dropped = pair_rows(table, x, y, pair, unpaired)
@@ -106,6 +125,13 @@ def observe(table: pd.DataFrame, x: str | None = None, y: str | None = None, pai
     data["loss_x"], data["loss_y"] = lx, ly
     notes = {"x": x, "y": y, "pair": pair, "dropped_unpaired": dropped}
     fixed = {}
+    if shifts is None:                  # the paper's shifts when the data allow the per-dataset fits
+        why = next((w for w in (_unfit_reason(dataset_rows(table, n), shift_law) for n in (x, y)) if w), None)
+        if why is not None:
+            warnings.warn(f"loss2loss: shifts fitted with K and kappa, not taken from per-dataset {shift_law} fits: "
+                          f"{why} (pass shifts='fit' to say so, or shifts={{'E_x': ..., 'E_y': ...}})", stacklevel=4)
+            notes["shifts_default"] = why
+        shifts = "fit" if why is not None else "scaling"
     if isinstance(shifts, Mapping):
         unknown = sorted(set(shifts) - {"E_x", "E_y"})
         if unknown or not shifts:

@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--pair", choices=("checkpoint", "size", "compute"), help="loss2loss, error: rows paired by "
                    "checkpoint (run and step; default), equal (params, tokens), or equal FLOPs")
     f.add_argument("--shifts", metavar="scaling|fit|E_x=V,E_y=V", help="loss2loss: E from per-dataset Chinchilla fits "
-                   "(scaling, default), fitted, or given")
+                   "(scaling), fitted (fit), or given; default scaling where the data allow it, else fit with a warning")
     f.add_argument("--unpaired", choices=("error", "drop"), help="loss2loss, error: rows without a partner (default error)")
     f.add_argument("--checkpoints", choices=("intermediate", "final"), help="task: step 2 points (default intermediate)")
     f.add_argument("--skip", type=float, help="task: share of each run's tokens whose checkpoints step 2 drops (0.1)")

@@ -135,6 +135,15 @@ def test_pythia_line_predicts_mamba_but_not_other_tokenizers(hf_table):
     assert gpt2_tokenizer > 0.15, gpt2_tokenizer
 
 
+def test_default_shifts_are_fitted_with_a_warning_when_per_dataset_fits_are_impossible(hf_table):
+    runs = hf_runs(hf_table["Name"].str.contains("pythia"), hf_table)      # every Pythia model saw 300B tokens
+    with pytest.warns(UserWarning, match="1 distinct tokens value"):
+        f = scaling.fit("loss2loss", runs, x="pile", y="task")
+    assert "fixed" not in f.options and f.diagnostics["observations"]["shifts"] == "fitted"
+    with pytest.raises(scaling.InputError, match="needs 2 distinct tokens"):
+        scaling.fit("loss2loss", runs, x="pile", y="task", shifts="scaling")
+
+
 def test_log_predict_is_the_formula():
     theta = loss2loss.LAW.theta_from_dict(TRUE)
     lx = np.array([2.0, 2.5, 3.7])
