@@ -12,6 +12,11 @@ LAWS: dict[str, Law] = {law.name: law for law in (chinchilla.LAW, kaplan.LAW, ov
                                                   loss2loss.LAW, sigmoid.LAW, error.LAW)}
 
 
+from . import multipower, tissue     # noqa: E402  whole-curve laws across learning-rate schedules
+
+LAWS.update({law.name: law for law in (tissue.LAW, multipower.LAW)})
+
+
 def get_law(name: str | Law) -> Law:
     """The law called ``name`` (a :class:`Law` passes through)."""
     if isinstance(name, Law):

@@ -180,7 +180,8 @@ def schedule_from_dict(d: dict):
     if "peak" not in d:
         raise ValueError(f"{kind} schedule: 'peak' (the peak learning rate) is required")
     if "milestones" in d:
-        d["milestones"] = tuple(d["milestones"])
+        m = d["milestones"]
+        d["milestones"] = tuple(m) if isinstance(m, (list, tuple)) else (m,)   # one milestone: "milestones=8000"
     return _validate(cls(**d))
 
 

@@ -55,7 +55,9 @@ def _load(args):
 
 def cmd_fit(args) -> None:
     from .approaches import APPROACHES, isoflop_fit
+    from .curves import cli_fit
     from .fit import fit
+    fit = cli_fit(fit, args)            # --schedules / --schedule of the whole-curve laws
     if args.law in APPROACHES:
         options = {k: v for k, v in (("n_bins", args.n_bins), ("budget_rtol", args.budget_rtol),
                                      ("loss_window", args.loss_window)) if v is not None}
@@ -119,6 +121,9 @@ def _load_predict(args):
 
 def cmd_predict(args) -> None:
     import pandas as pd
+    if args.schedule or args.schedules:     # whole-curve laws: a curve for a schedule, or runs with their schedules
+        from .curves import cli_predict
+        return cli_predict(args, _emit)
     result = _load_predict(args)
     if args.data:
         from .runs import read_runs
@@ -150,6 +155,9 @@ def cmd_predict(args) -> None:
 
 def cmd_plan(args) -> None:
     from .plan import plan
+    if args.steps is not None or args.schedule:     # whole-curve laws: the schedule planner
+        from .curves import cli_plan
+        return cli_plan(args, _load(args), _emit)
     result = _load(args)
     out = plan(result, flops=args.flops, loss=args.loss, inference_tokens=args.inference_tokens, level=args.level)
     keys = [k for k, v in out.items() if isinstance(v, float) and not k.endswith("_interval")]
@@ -231,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--checkpoints", choices=("intermediate", "final"), help="task: step 2 points (default intermediate)")
     f.add_argument("--skip", type=float, help="task: share of each run's tokens whose checkpoints step 2 drops (0.1)")
     f.add_argument("--window", type=int, help="task: checkpoints in step 2's moving average (5)")
+    f.add_argument("--schedules", metavar="FILE", help="tissue, multipower: learning rates per step (CSV/parquet "
+                   "run, step, lr) or per run (JSON run -> schedule); default: the data's lr column")
+    f.add_argument("--schedule", action="append", metavar="RUN=SCHEDULE", help="tissue, multipower: one run's "
+                   "schedule, e.g. --schedule a=cosine:peak=3e-4,warmup=100,total_steps=10000 (repeat per run)")
     f.add_argument("--out", metavar="FIT.json", help="save the full result (with samples) for predict/plan")
     f.add_argument("--json", **json_flag)
     f.set_defaults(func=cmd_fit)
@@ -251,11 +263,25 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--data", metavar="RUNS", help="predict every row of a runs table")
             q.add_argument("--map", action="append", metavar="COL=NAME")
             q.add_argument("--out", metavar="PRED.csv")
+            q.add_argument("--schedule", action="append", metavar="SCHEDULE", help="tissue, multipower: predict "
+                           "the loss curve of this schedule (length: total_steps=T in it, or --steps T)")
+            q.add_argument("--steps", type=int, metavar="T", help="with --schedule: the run's length in steps")
+            q.add_argument("--points", type=int, metavar="K", help="with --schedule: steps along the curve (200)")
+            q.add_argument("--schedules", metavar="FILE", help="with --data: the runs' schedules (as in fit)")
         else:
             q.add_argument("--flops", type=float, metavar="C", help="FLOP budget: compute-optimal N, D, loss")
             q.add_argument("--loss", type=float, metavar="L", help="target loss: inference-aware sizing (Sardana et al. 2024)")
             q.add_argument("--inference-tokens", type=float, metavar="T", help="tokens the model will serve (with --loss)")
             q.add_argument("--level", type=float, help="confidence level (default: the fit's)")
+            q.add_argument("--steps", type=int, metavar="T", help="tissue, multipower: step budget - best schedule "
+                           "among families and best WSD decay fraction")
+            q.add_argument("--peak", type=float, metavar="LR", help="with --steps: peak learning rate (default: the fit's)")
+            q.add_argument("--warmup", type=float, metavar="W", help="with --steps: warmup steps, or a fraction < 1")
+            q.add_argument("--floor", type=float, metavar="LR", help="with --steps: final rate of decays (default: the fit's)")
+            q.add_argument("--families", metavar="F,F", help="with --steps: constant,cosine,linear,multistep,wsd (default all)")
+            q.add_argument("--decay-fractions", metavar="F,F", help="with --steps: WSD decay fractions to scan")
+            q.add_argument("--schedule", action="append", metavar="SCHEDULE", help="a schedule to rank (repeat); "
+                           "with total_steps=T in it, at its own length")
 
     l = sub.add_parser("laws", help="list the laws and the published coefficients")
     l.add_argument("--json", **json_flag)

@@ -98,7 +98,8 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     if grid.shape[1] != law.n_params:
         raise InputError(f"starts have {grid.shape[1]} columns; law {law.name!r} has {law.n_params} ({law.fit_names})")
 
-    lanes = engine.minimize(law, objective, X, y, grid, max_evals=max_evals)
+    tolerances = {k: law.defaults[k] for k in ("gtol", "ftol") if k in law.defaults}   # e.g. tiny objectives
+    lanes = engine.minimize(law, objective, X, y, grid, max_evals=max_evals, **tolerances)
     best = int(np.argmin(lanes.f))
     theta, f_best = lanes.x[best], float(lanes.f[best])
     if not np.isfinite(f_best):
@@ -191,9 +192,14 @@ def _check_points(law: Law, X: dict, y) -> None:
 
 def _json_options(options: dict) -> dict:
     """The law options that JSON can hold (strings, numbers, lists, dicts); others are named, not stored."""
+    import json
     out = {}
     for k, v in options.items():
-        out[k] = v if isinstance(v, (str, int, float, bool, list, dict, type(None))) else f"<{type(v).__name__}>"
+        try:        # e.g. a dict of per-step learning-rate arrays is named, not stored
+            ok = isinstance(v, (str, int, float, bool, list, dict, type(None))) and bool(json.dumps(v))
+        except (TypeError, ValueError):
+            ok = False
+        out[k] = v if ok else f"<{type(v).__name__}>"
     return out
 
 

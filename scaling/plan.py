@@ -158,6 +158,9 @@ def inference_optimal(fit: FitResult, loss: float, inference_tokens: float, leve
 
 
 PLANNERS: dict = {}   # law name -> planner(fit, **options); families without an entry use the compute planner
+from .plan_schedule import plan_schedule  # noqa: E402  schedules for the whole-curve laws
+
+PLANNERS.update({"tissue": plan_schedule, "multipower": plan_schedule})
 
 
 def plan(fit: FitResult, flops: float | None = None, **options) -> dict:

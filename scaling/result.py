@@ -204,9 +204,14 @@ class FitResult:
 
 
 def design(law: Law, table: pd.DataFrame, law_options: dict) -> dict:
-    """The law's inputs for ``table``; a bad law option or input is an InputError."""
+    """The law's inputs for ``table``; a bad law option or input is an InputError.
+
+    Whole-curve laws get their ``schedules=`` resolved to per-step learning rates first
+    (:func:`scaling.curves.resolve_options`: descriptions, run/step/lr tables, the ``lr`` column).
+    """
+    from .curves import resolve_options
     try:
-        return law.design(table, law_options)
+        return law.design(table, resolve_options(law, table, law_options))
     except (ValueError, KeyError, TypeError) as e:
         if isinstance(e, InputError):
             raise

@@ -1,0 +1,253 @@
+"""Inputs of the whole-curve laws, computed exactly from per-step learning rates (NumPy only).
+
+The whole-curve laws (:mod:`fitters.tissue`, :mod:`fitters.multipower`) predict the loss at step
+``s`` of a run from the learning rates of every update before it.  This module turns a run's
+per-step learning rates into those inputs; it knows nothing of schedule *descriptions*: turning
+``"wsd:peak=3e-4,decay_fraction=0.2"`` or a logged ``lr`` column into per-step arrays is done by
+:mod:`scaling.curves` with the trainer's own :func:`ladders.schedules.lr_array` (one
+implementation of schedules; ``fitters`` imports neither ``ladders`` nor ``scaling``).
+
+Conventions (the same as :mod:`ladders.schedules`): ``lr[i]`` is the rate of update ``i``, the one
+that takes the model from step ``i`` to step ``i + 1``; the loss logged at step ``s`` has seen
+updates ``0 .. s-1``.  So, for a row at step ``s``:
+
+* forward area ``S1(s) = sum_{i<s} lr[i]`` - warmup included (Tissue et al. 2024 count the warmup
+  area in S1; Luo et al. 2025 write it ``S1 + S_W``, the same number);
+* drops ``delta_i = lr[i-1] - lr[i]`` (positive while the rate falls);
+* warmup: every update before the learning rate first *decreases* (the non-decreasing prefix).
+  Its increases are not counted as (negative) drops: both papers start the annealing terms after
+  warmup.  Later increases (re-warming) do count, with their sign.
+* Tissue et al. 2024 annealing area with momentum (decay factor ``lam``, 0.999 in the paper):
+  ``m_i = lam m_{i-1} + delta_i`` after warmup (0 before), ``S2(s) = sum_{i<s} m_i``;
+* Luo et al. 2025 loss reduction ``LD(s) = B sum_{i=i0}^{s-1} delta_i G(C lr[i]^-gamma S_i(s))``,
+  ``S_i(s) = sum_{t=i}^{s-1} lr[t]`` (the area from update ``i`` on, its own rate included),
+  ``G(x) = 1 - (1 + x)^-beta``.
+
+``LD`` depends on the fitted ``C, beta, gamma``, so it is evaluated inside the law; this module
+gives it, per row, the drops grouped by their distance ``d = s - i`` before the row: each of the
+last ``EXACT`` drops on its own, older ones in bins whose width grows geometrically (ratio
+``1 + RATIO``).  A bin carries its summed drop and the drop-weighted means of ``log lr`` and of
+``S_i(s)``: a single drop (a step decay) is exact, and a smooth decay is integrated to second
+order in the bin's relative width (at most 4e-5 in loss on the Luo et al. schedules; see the tests).
+That keeps the law's input at (rows x ~100) numbers whatever the number of steps.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+
+TISSUE_DECAY = 0.999      # Tissue et al. 2024's momentum decay factor lambda
+EXACT = 8                 # the last EXACT drops before a row are kept one by one
+RATIO = 0.15              # then bins of relative width RATIO in the distance to the row
+TINY_LR = 1e-30           # stands in for a zero learning rate inside a logarithm
+# Stopping rules of the whole-curve fits: their objectives are small (1e-4 on real curves, 1e-7 on
+# clean ones) and flat along ridges of (B, C, beta, gamma), where scipy's default ftol (2.2e-9,
+# absolute below 1) stops L-BFGS long before the optimum; these tolerances reach it (see the tests).
+FIT_DEFAULTS = {"gtol": 1e-8, "ftol": 1e-13}
+
+
+def check_lr(lr, name: str = "run") -> np.ndarray:
+    """A 1-D float array of finite, non-negative learning rates (ValueError naming the first bad step)."""
+    lr = np.asarray(lr, dtype=float)
+    if lr.ndim != 1:
+        raise ValueError(f"{name}: the learning rates must be a 1-D array (one per step), got shape {lr.shape}")
+    bad = np.flatnonzero(~np.isfinite(lr) | (lr < 0))
+    if bad.size:
+        raise ValueError(f"{name}: learning rate at step {bad[0]} is {lr[bad[0]]!r}; learning rates are finite and >= 0")
+    return lr
+
+
+def warmup_end(lr: np.ndarray) -> int:
+    """Index of the first update whose rate is below the previous one (``len(lr)`` if it never decreases)."""
+    lr = np.asarray(lr, float)
+    down = np.flatnonzero(np.diff(lr) < 0)
+    return int(down[0] + 1) if down.size else len(lr)
+
+
+def drops(lr: np.ndarray) -> np.ndarray:
+    """``delta_i = lr[i-1] - lr[i]`` after warmup, 0 in warmup and at ``i = 0`` (shape of ``lr``)."""
+    lr = np.asarray(lr, float)
+    d = np.zeros_like(lr)
+    d[1:] = lr[:-1] - lr[1:]
+    d[:warmup_end(lr)] = 0.0
+    return d
+
+
+def area(lr: np.ndarray) -> np.ndarray:
+    """Cumulative area ``a[s] = sum_{i<s} lr[i]``, ``s = 0 .. len(lr)`` (length ``len(lr) + 1``)."""
+    return np.concatenate([[0.0], np.cumsum(np.asarray(lr, float))])
+
+
+def check_steps(lr: np.ndarray, steps, name: str = "run") -> np.ndarray:
+    """Integer steps within the schedule (a row at step ``s`` needs ``lr[0 .. s-1]``)."""
+    steps = np.asarray(steps, dtype=float)
+    if steps.size and (np.any(~np.isfinite(steps)) or np.any(steps < 0) or np.any(steps != np.round(steps))):
+        bad = steps[~np.isfinite(steps) | (steps < 0) | (steps != np.round(steps))][0]
+        raise ValueError(f"{name}: step {bad!r} is not a whole number >= 0")
+    steps = steps.astype(np.int64)
+    if steps.size and steps.max() > len(lr):
+        raise ValueError(f"{name}: the schedule covers {len(lr)} steps but a row is at step {int(steps.max())}; "
+                         "give the run's learning rate for every step up to its last row (a longer schedule or total_steps)")
+    return steps
+
+
+def forward_area(lr, steps) -> np.ndarray:
+    """``S1`` at each step (warmup included)."""
+    lr = check_lr(lr)
+    return area(lr)[check_steps(lr, steps)]
+
+
+def annealing_area(lr, steps, lam: float = TISSUE_DECAY) -> np.ndarray:
+    """Tissue et al. 2024's ``S2`` (annealing area with momentum ``lam``) at each step, exactly."""
+    lr = check_lr(lr)
+    steps = check_steps(lr, steps)
+    if not 0.0 <= lam < 1.0:
+        raise ValueError(f"momentum decay factor lambda={lam}: use a number in [0, 1), e.g. 0.999")
+    d = drops(lr)
+    if lam == 0.0:
+        m = d
+    else:
+        from scipy.signal import lfilter       # m_i = lam m_{i-1} + d_i, exactly
+        m = lfilter([1.0], [1.0, -lam], d)
+    return np.concatenate([[0.0], np.cumsum(m)])[steps]
+
+
+def _bin_of_distance(dist: np.ndarray, exact: int, ratio: float) -> np.ndarray:
+    """Bin index of distances ``d >= 1``: ``d - 1`` for the first ``exact``, then geometric bins."""
+    dist = np.asarray(dist, np.int64)
+    far = np.floor(np.log(np.maximum(dist, exact) / exact) / math.log1p(ratio) + 1e-9).astype(np.int64)
+    return np.where(dist <= exact, dist - 1, exact + far)
+
+
+def n_bins(max_distance: int, exact: int = EXACT, ratio: float = RATIO) -> int:
+    """Number of bins needed for distances up to ``max_distance`` (at least 1)."""
+    return int(_bin_of_distance(np.array([max(int(max_distance), 1)]), exact, ratio)[0]) + 1
+
+
+def drop_bins(lr, steps, K: int | None = None, exact: int = EXACT, ratio: float = RATIO) -> dict:
+    """Per row: the drops before it, grouped by distance, for :mod:`fitters.multipower`.
+
+    Returns arrays of shape (rows, K): ``D`` (summed drop of the bin), ``log_eta`` (drop-weighted mean
+    of ``log lr[i]``) and ``S`` (drop-weighted mean of ``S_i(s)``); empty bins have ``D = 0``.
+    """
+    lr = check_lr(lr)
+    steps = check_steps(lr, steps)
+    K = n_bins(max(int(steps.max(initial=1)), 1), exact, ratio) if K is None else int(K)
+    d = drops(lr)
+    nz = np.flatnonzero(d)
+    a = area(lr)
+    log_lr = np.log(np.maximum(lr, TINY_LR))
+    D = np.zeros((steps.size, K))
+    LE = np.zeros((steps.size, K))
+    S = np.zeros((steps.size, K))
+    for r, s in enumerate(steps):
+        idx = nz[:np.searchsorted(nz, s)]           # drops of updates i < s
+        if idx.size == 0:
+            continue
+        b = _bin_of_distance(s - idx, exact, ratio)
+        if b.max() >= K:
+            raise ValueError(f"step {s}: needs {b.max() + 1} bins, have {K}")
+        w = np.abs(d[idx])
+        wsum = np.bincount(b, weights=w, minlength=K)
+        ok = wsum > 0
+        safe = np.where(ok, wsum, 1.0)
+        D[r] = np.bincount(b, weights=d[idx], minlength=K)
+        LE[r] = np.where(ok, np.bincount(b, weights=w * log_lr[idx], minlength=K) / safe, 0.0)
+        S[r] = np.where(ok, np.bincount(b, weights=w * (a[s] - a[idx]), minlength=K) / safe, 0.0)
+    return {"D": D, "log_eta": LE, "S": S}
+
+
+def loss_drop_exact(lr, steps, C: float, beta: float, gamma: float) -> np.ndarray:
+    """``LD(s) / B`` summed over every drop, no grouping (reference for tests; O(rows x steps))."""
+    lr = check_lr(lr)
+    steps = check_steps(lr, steps)
+    d = drops(lr)
+    a = area(lr)
+    out = np.zeros(steps.size)
+    for r, s in enumerate(steps):
+        i = np.flatnonzero(d[:s])
+        x = C * np.maximum(lr[i], TINY_LR) ** (-gamma) * (a[s] - a[i])
+        out[r] = np.sum(d[i] * (1.0 - (1.0 + x) ** (-beta)))
+    return out
+
+
+def curve_inputs(lrs: Mapping[str, np.ndarray], runs: Sequence, steps: Sequence, kind: str,
+                 lam: float = TISSUE_DECAY, K: int | None = None) -> dict:
+    """The law inputs ``X`` for rows ``(runs[j], steps[j])`` given per-run learning rates ``lrs``.
+
+    kind: ``"tissue"`` -> ``S1``, ``S2`` (rows,); ``"multipower"`` -> ``S1`` (rows,) and the
+    drop bins ``D``, ``log_eta``, ``S`` (rows, K).  ``K`` defaults to what the longest row needs,
+    rounded up to a multiple of 16 (fewer distinct shapes to compile).
+    """
+    runs = np.asarray(runs, dtype=object)
+    steps = np.asarray(steps)
+    n = len(runs)
+    S1 = np.zeros(n)
+    if kind == "tissue":
+        S2 = np.zeros(n)
+    elif kind == "multipower":
+        if K is None:
+            K = n_bins(int(np.max(np.asarray(steps, float), initial=1)))
+            K = 16 * -(-K // 16)
+        D, LE, S = np.zeros((n, K)), np.zeros((n, K)), np.zeros((n, K))
+    else:
+        raise ValueError(f"unknown whole-curve law kind {kind!r}")
+    for run in dict.fromkeys(runs.tolist()):
+        rows = np.flatnonzero(runs == run)
+        if run not in lrs:
+            raise ValueError(f"run {run!r}: no learning-rate schedule for it")
+        lr = check_lr(lrs[run], f"run {run!r}")
+        st = check_steps(lr, steps[rows], f"run {run!r}")
+        S1[rows] = area(lr)[st]
+        if kind == "tissue":
+            S2[rows] = annealing_area(lr, st, lam)
+        else:
+            bins = drop_bins(lr, st, K)
+            D[rows], LE[rows], S[rows] = bins["D"], bins["log_eta"], bins["S"]
+    if kind == "tissue":
+        return {"S1": S1, "S2": S2}
+    return {"S1": S1, "D": D, "log_eta": LE, "S": S}
+
+
+def prepare(table, schedules=None, kind: str = "multipower", lam: float = TISSUE_DECAY) -> dict:
+    """The inputs of a whole-curve law for the rows of ``table`` (columns ``run``, ``step``).
+
+    schedules: a mapping run -> per-step learning rates (array, ``lr[i]`` for update ``i``), or None to
+    take them from the table's own ``lr`` column, which must then hold every step of each run from 0.
+    Schedule descriptions (``"cosine:peak=1e-3"``), a ``run, step, lr`` table and sparse ``lr`` logs are
+    turned into such arrays by :func:`scaling.curves.learning_rates` before they reach this function.
+    """
+    missing = [c for c in ("run", "step") if c not in table.columns]
+    if missing:
+        raise ValueError(f"whole-curve laws need columns {missing}: the run and the step of every row")
+    runs = table["run"].astype(str).to_numpy(object)
+    steps = np.asarray(table["step"], float)
+    if schedules is None:
+        schedules = lr_column(table)
+    elif not isinstance(schedules, Mapping):
+        raise TypeError(f"schedules must map run -> per-step learning rates, got {type(schedules).__name__}")
+    lrs = {str(k): v for k, v in schedules.items()}
+    X = curve_inputs(lrs, runs, steps, kind, lam=lam)
+    zero = np.flatnonzero(X["S1"] <= 0)
+    if zero.size:
+        j = zero[0]
+        raise ValueError(f"row {j} (run {runs[j]!r}, step {int(steps[j])}): no learning-rate area before it (step 0, or "
+                         "only zero rates); the whole-curve laws start after the first update - drop such rows")
+    return X
+
+
+def lr_column(table) -> dict:
+    """Per-run arrays from an ``lr`` column that logs every step ``0 .. last`` of each run (else ValueError)."""
+    if "lr" not in table.columns:
+        raise ValueError("no learning rates: the table has no 'lr' column; give schedules= (a schedule per run, "
+                         "or a table run, step, lr)")
+    out = {}
+    for run, g in table.groupby(table["run"].astype(str), sort=False):
+        steps = np.asarray(g["step"], float)
+        if not (steps.size and np.array_equal(np.sort(steps), np.arange(steps.size))):
+            raise ValueError(f"run {run!r}: the 'lr' column does not hold every step from 0; give schedules= or "
+                             "expand the log (scaling.curves.learning_rates)")
+        out[run] = check_lr(np.asarray(g["lr"], float)[np.argsort(steps)], f"run {run!r}")
+    return out

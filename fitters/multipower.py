@@ -1,0 +1,69 @@
+"""Multi-power law (Luo et al. 2025, "A Multi-Power Law for Loss Curve Prediction Across Learning Rate
+Schedules", ICLR 2025, arXiv:2503.12811, Eq. 5):
+
+    L(t) = L0 + A * (S1(t) + S_W)^-alpha - LD(t)
+    LD(t) = B * sum_{k} (eta_{k-1} - eta_k) * G(eta_k^-gamma * S_k(t)),   G(x) = 1 - (C x + 1)^-beta
+    S_k(t) = sum_{tau=k}^{t} eta_tau
+
+the loss at step ``t`` of a run from its whole learning-rate history: a power law in the area under
+the schedule (``S1 + S_W``, warmup area included) minus a loss reduction summed over every drop of
+the learning rate after warmup, each drop's benefit growing as a power law in the area since it.
+With a constant rate ``LD = 0``; with a single drop it is the paper's two-stage form.
+
+The inputs are built exactly from the per-step schedule by :mod:`fitters.curves` (conventions,
+warmup rule and the grouping of drops by distance, which keeps the input at rows x ~100 numbers).
+All seven parameters are positive and fitted as logs, by the summed Huber loss (delta 1e-3) of log
+residuals - the paper's objective.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from . import curves
+from .law import Law, product_grid
+
+
+def log_predict(theta, X):
+    L0, A, alpha, B, C, beta, gamma = (jnp.exp(theta[i]) for i in range(7))
+    x = C * jnp.exp(-gamma * X["log_eta"]) * X["S"]
+    ld = jnp.sum(X["D"] * (1.0 - (1.0 + x) ** (-beta)), axis=-1)
+    return jnp.log(L0 + A * X["S1"] ** (-alpha) - B * ld)
+
+
+def grid() -> np.ndarray:
+    """Starts in log space: L0 in 1..4 nats, A 0.3..1, alpha 0.3..0.6, B 1e2..1e4 (B * peak LR of order 0.1),
+    C 0.5..3, beta 0.6, gamma 0.6 (Luo et al. report C ~ 2, beta ~ 0.6, gamma ~ 0.6 for three sizes)."""
+    return product_grid(np.log([1.0, 2.0, 4.0]), np.log([0.3, 1.0]), np.log([0.3, 0.6]), np.log([1e2, 1e3, 1e4]),
+                        np.log([0.5, 3.0]), np.log([0.6]), np.log([0.6]))
+
+
+def prepare(table, schedules=None):
+    """``S1`` and the drop bins for each row (run, step) of ``table`` (see :func:`fitters.curves.prepare`)."""
+    return curves.prepare(table, schedules, kind="multipower")
+
+
+prepare.takes_learning_rates = True
+
+
+def derived(p) -> dict:
+    """``B*beta``: the loss reduction per unit drop for small ``C x`` - identified even where ``beta -> 0``,
+    ``B -> inf`` (the law's logarithmic limit, ``LD = B beta sum_k delta_k log(1 + C x_k)``)."""
+    return {"B*beta": p["B"] * p["beta"]}
+
+
+LAW = Law(
+    name="multipower",
+    formula="L(t) = L0 + A*(S1+S_W)^-alpha - B*sum_k (eta_{k-1}-eta_k)*(1-(1+C*eta_k^-gamma*S_k(t))^-beta)",
+    names=("L0", "A", "alpha", "B", "C", "beta", "gamma"),
+    fit_names=("log_L0", "log_A", "log_alpha", "log_B", "log_C", "log_beta", "log_gamma"),
+    inputs=("S1", "D", "log_eta", "S"),
+    log_predict=log_predict,
+    n_log=7,
+    grid=grid,
+    derived=derived,
+    citation="Luo et al. 2025, ICLR 2025, arXiv:2503.12811, Eq. 5",
+    requires=("run", "step"),
+    prepare=prepare,
+    defaults=curves.FIT_DEFAULTS,
+)

@@ -1,0 +1,440 @@
+"""Learning-rate schedules for the whole-curve laws (``tissue``, ``multipower``): where a run's
+per-step learning rates come from, and whole-curve prediction.
+
+One implementation of schedules: a schedule *description* (``"wsd:peak=3e-4,decay_fraction=0.2"``,
+a dict, a :mod:`ladders.schedules` object) becomes per-step rates through the trainer's own
+:func:`ladders.schedules.lr_array`; the areas the laws need are computed from those arrays by
+:mod:`fitters.curves` (which imports no ``ladders``).  :func:`learning_rates` is called for every
+whole-curve fit and prediction (from :func:`scaling.result.design`), so ``schedules=`` may be:
+
+* ``None``: the table's own ``lr`` column (``lr`` at row ``step`` is the rate of update ``step``).
+  A log of every step from 0 is used as is.  A sparse log (every k-th step, or starting after
+  warmup) is expanded to every step by this rule, with a warning: linear interpolation between
+  logged steps, and a linear warmup from 0 before the first logged step
+  (``lr[i] = lr[s0] (i + 1) / (s0 + 1)`` for ``i < s0``); the array ends at the last logged step.
+  Pass the schedule itself when that rule is wrong for your runs (e.g. a step decay between logs).
+* a DataFrame (or file) with columns ``run, step, lr``: the same, per run.
+* a mapping run -> schedule: a per-step array (``lr[i]`` for update ``i``), or a description.
+  A description's length is the run's last row's step unless given: ``(description, total_steps)``,
+  ``{"kind": ..., "total_steps": T}`` or ``"...,total_steps=T"`` in the string form.
+* one description (not a mapping): the same schedule for every run.
+
+Errors (``InputError``, naming the run): no ``lr`` column and no schedules, a run missing from
+``schedules``, missing or negative learning rates, steps that do not increase within a run's log,
+and a schedule shorter than the run's rows.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from fitters import curves as fc
+from ladders import schedules as ls
+
+from .errors import InputError
+
+CURVE_POINTS = 200          # default number of steps predicted along a curve
+
+
+def is_curve_law(law) -> bool:
+    """Whether ``law`` is a whole-curve law (its inputs come from per-step learning rates)."""
+    return bool(getattr(law.prepare, "takes_learning_rates", False))
+
+
+def resolve_options(law, table: pd.DataFrame, options: Mapping) -> dict:
+    """The law options with ``schedules`` resolved to per-step arrays (whole-curve laws only)."""
+    options = dict(options or {})
+    if is_curve_law(law):
+        options["schedules"] = learning_rates(table, options.get("schedules"))
+    return options
+
+
+# -- descriptions -----------------------------------------------------------------------------
+def _split_total(desc):
+    """(schedule object, total_steps or None) from a description with an optional total_steps."""
+    total = None
+    if isinstance(desc, tuple) and len(desc) == 2 and not isinstance(desc[1], str):
+        desc, total = desc
+    if isinstance(desc, Mapping):
+        desc = dict(desc)
+        total = desc.pop("total_steps", total)
+    elif isinstance(desc, str):
+        items = [it for it in desc.partition(":")[2].split(",") if it]
+        keep = []
+        for it in items:
+            k, _, v = it.partition("=")
+            if k.strip() == "total_steps":
+                total = v.strip()
+            else:
+                keep.append(it)
+        desc = desc.partition(":")[0] + ":" + ",".join(keep)
+    try:
+        sched = ls.parse_schedule(desc)
+    except (ValueError, TypeError) as e:
+        raise InputError(f"schedule {desc!r}: {e}") from None
+    if total is not None:
+        try:
+            total = float(total)
+        except (TypeError, ValueError):
+            raise InputError(f"schedule {desc!r}: total_steps={total!r} is not a number") from None
+        if not (total >= 1 and total == int(total)):
+            raise InputError(f"schedule {desc!r}: total_steps={total!r} must be a whole number >= 1")
+        total = int(total)
+    return sched, total
+
+
+def is_description(value) -> bool:
+    """A schedule description (string, dict with ``kind``, schedule object, or (description, total) pair)."""
+    if isinstance(value, tuple) and len(value) == 2 and not isinstance(value[1], str):
+        return is_description(value[0])
+    return (isinstance(value, str) or isinstance(value, tuple(ls.KINDS.values()))
+            or (isinstance(value, Mapping) and "kind" in value))
+
+
+def schedule_array(description, total_steps: int | None = None) -> np.ndarray:
+    """Per-step learning rates of a description (its own ``total_steps`` wins over the argument)."""
+    sched, total = _split_total(description)
+    total = total if total is not None else total_steps
+    if total is None:
+        raise InputError(f"schedule {description!r}: give its length (total_steps=T)")
+    return ls.lr_array(sched, int(total))
+
+
+def describe(description) -> str:
+    """The canonical string form of a description, with ``total_steps`` when it has one."""
+    sched, total = _split_total(description)
+    text = ls.schedule_to_string(sched)
+    return text + (f",total_steps={total}" if total is not None else "")
+
+
+# -- logs -----------------------------------------------------------------------------------
+def _expand(steps, lr, run: str):
+    """(per-step rates, whether the log was sparse) from one run's ``(step, lr)`` pairs."""
+    steps = np.asarray(steps, float)
+    lr = np.asarray(pd.to_numeric(pd.Series(lr), errors="coerce"), float)
+    bad = np.flatnonzero(~np.isfinite(lr))
+    if bad.size:
+        raise InputError(f"run {run!r}: no learning rate at step {steps[bad[0]]:g} ({bad.size} such row(s)); "
+                         "every row of a whole-curve fit needs its lr, or give schedules=")
+    neg = np.flatnonzero(lr < 0)
+    if neg.size:
+        raise InputError(f"run {run!r}: negative learning rate {lr[neg[0]]!r} at step {steps[neg[0]]:g}")
+    if np.any(~np.isfinite(steps)) or np.any(steps < 0) or np.any(steps != np.round(steps)):
+        raise InputError(f"run {run!r}: steps must be whole numbers >= 0")
+    if steps.size > 1 and np.any(np.diff(steps) <= 0):
+        i = int(np.flatnonzero(np.diff(steps) <= 0)[0])
+        raise InputError(f"run {run!r}: steps are not increasing (step {steps[i + 1]:g} follows step {steps[i]:g}); "
+                         "a run's log must be in step order without repeats (a restarted run is a new run)")
+    s = steps.astype(np.int64)
+    if s.size and s[0] == 0 and np.array_equal(s, np.arange(s.size)):
+        return lr.copy(), False
+    grid = np.arange(int(s[-1]) + 1)
+    out = np.interp(grid, s, lr)
+    out[:s[0]] = lr[0] * (np.arange(s[0]) + 1) / (s[0] + 1)
+    return out, True
+
+
+def expand_log(steps, lr, run: str = "run") -> np.ndarray:
+    """Per-step rates from ``(step, lr)`` pairs of one run (module docstring: the expansion rule)."""
+    return _expand(steps, lr, run)[0]
+
+
+def _logs(df: pd.DataFrame, what: str) -> dict[str, np.ndarray]:
+    missing = [c for c in ("run", "step", "lr") if c not in df.columns]
+    if missing:
+        raise InputError(f"{what} needs columns run, step, lr; missing {missing}")
+    out, sparse = {}, []
+    for run, g in df.groupby(df["run"].astype(str), sort=False):
+        out[run], was_sparse = _expand(g["step"].to_numpy(), g["lr"].to_numpy(), run)
+        if was_sparse:
+            sparse.append(run)
+    if sparse:
+        names = ", ".join(repr(r) for r in sparse[:3]) + (f" and {len(sparse) - 3} more" if len(sparse) > 3 else "")
+        warnings.warn(f"{what}: the learning rates of run(s) {names} are not logged at every step from 0; expanded "
+                      "to every step by linear interpolation, with a linear warmup from 0 before the first logged "
+                      "step - pass schedules= for the exact schedules", stacklevel=4)
+    return out
+
+
+def learning_rates(table: pd.DataFrame, schedules=None) -> dict[str, np.ndarray]:
+    """Per-run arrays of per-step learning rates for the runs of ``table`` (module docstring)."""
+    if "run" not in table.columns or "step" not in table.columns:
+        raise InputError("whole-curve laws need the columns 'run' and 'step' (which run, at which optimizer step)")
+    runs = table["run"].astype(str)
+    last = table.groupby(runs, sort=False)["step"].max()
+    if schedules is None:
+        if "lr" not in table.columns:
+            raise InputError("no learning rates: the table has no 'lr' column; give schedules= (a schedule per run, "
+                             "e.g. {'run1': 'cosine:peak=3e-4,warmup=100,total_steps=10000'}, or a table run, step, lr)")
+        return _logs(table, "the table's lr column")
+    if isinstance(schedules, Path) or (isinstance(schedules, str) and ":" not in schedules):
+        schedules = read_schedules(schedules)       # a file: run, step, lr table or JSON run -> description
+    if isinstance(schedules, pd.DataFrame):
+        lrs = _logs(schedules, "schedules")
+    elif is_description(schedules):
+        lrs = {run: schedule_array(schedules, int(last[run])) for run in last.index}
+    elif isinstance(schedules, Mapping):
+        lrs = {}
+        given = {str(k): v for k, v in schedules.items()}
+        for run in last.index:
+            if run not in given:
+                raise InputError(f"run {run!r} has no schedule in schedules= (it has {sorted(given)[:5]}...); "
+                                 "give every run's schedule")
+            v = given[run]
+            if is_description(v):
+                lrs[run] = schedule_array(v, int(last[run]))
+            else:
+                arr = np.asarray(v, float)
+                if arr.ndim != 1:
+                    raise InputError(f"run {run!r}: a schedule is a description or a 1-D array of per-step rates")
+                lrs[run] = arr
+    else:
+        raise InputError(f"schedules= takes a mapping run -> schedule, a table run, step, lr, or one schedule; "
+                         f"got {type(schedules).__name__}")
+    absent = [run for run in last.index if run not in lrs]
+    if absent:
+        raise InputError(f"run {absent[0]!r} has no learning rates in schedules= ({len(absent)} such run(s)); "
+                         "give every run's schedule")
+    for run, arr in lrs.items():
+        if run not in last.index:
+            continue
+        try:
+            fc.check_lr(arr, f"run {run!r}")
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        if len(arr) < last[run]:
+            raise InputError(f"run {run!r}: its schedule covers {len(arr)} steps but the table has a row at step "
+                             f"{int(last[run])}; the schedule is shorter than the data (give total_steps >= {int(last[run])})")
+    return lrs
+
+
+def read_schedules(path) -> pd.DataFrame | dict:
+    """Schedules from a file: CSV/parquet with ``run, step, lr``, or JSON mapping run -> description."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"schedules file not found: {path}")
+    if path.suffix.lower() == ".json":
+        try:
+            d = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise InputError(f"schedules file {path.name} is not valid JSON: {e}") from None
+        if not isinstance(d, dict):
+            raise InputError(f"schedules file {path.name}: expected an object run -> schedule")
+        return d
+    from .runs import _load
+    return _load(path)
+
+
+# -- prediction -----------------------------------------------------------------------------
+def predict_curve(fit, schedule, total_steps: int | None = None, steps=None, level: float | None = None) -> pd.DataFrame:
+    """The predicted loss curve of a run trained with ``schedule`` for ``total_steps`` steps.
+
+    Returns a DataFrame ``step, lr, loss_pred, loss_lo, loss_hi`` (intervals from the fit's
+    parameter samples) at ``steps`` (default: ``CURVE_POINTS`` steps evenly spread up to the end).
+    ``lr`` is the rate of the update at that step (the last update's at the final step).
+    """
+    if not is_curve_law(fit.law):
+        raise InputError(f"law {fit.law.name!r} is not a whole-curve law; predict_curve needs tissue or multipower")
+    lr = schedule if not is_description(schedule) else schedule_array(schedule, total_steps)
+    lr = np.asarray(lr, float)
+    T = len(lr)
+    if steps is None:
+        steps = np.unique(np.round(np.linspace(0, T, CURVE_POINTS + 1)[1:]).astype(int))
+    steps = np.asarray(steps, int)
+    if steps.size == 0 or steps.min() < 1 or steps.max() > T:
+        raise InputError(f"steps must lie in 1..{T} (the schedule's length)")
+    rows = pd.DataFrame({"run": "curve", "step": steps})
+    out = fit.predict(rows, level=level, schedules={"curve": lr})
+    out.insert(2, "lr", lr[np.minimum(steps, T - 1)])
+    return out.drop(columns=["run"])
+
+
+def final_losses(fit, candidates: Mapping[str, object], level: float | None = None) -> pd.DataFrame:
+    """Predicted loss at the last step of each candidate schedule (name -> description with total_steps, or array)."""
+    names = list(candidates)
+    lrs = {n: (schedule_array(v) if is_description(v) else np.asarray(v, float)) for n, v in candidates.items()}
+    rows = pd.DataFrame({"run": names, "step": [len(lrs[n]) for n in names]})
+    return fit.predict(rows, level=level, schedules=lrs)
+
+
+# -- data and metrics -------------------------------------------------------------------------
+def read_curves(folder, pattern: str = "*.csv", columns=None) -> pd.DataFrame:
+    """A runs table from a folder of per-run loss curves (one file per run, ``run`` = file stem)."""
+    from .runs import read_runs
+    folder = Path(folder)
+    files = sorted(folder.glob(pattern))
+    if not files:
+        raise InputError(f"no {pattern} files in {folder}")
+    parts = []
+    for f in files:
+        d = read_runs(f, columns, required=("step", "loss"))
+        d.insert(0, "run", f.stem)
+        parts.append(d)
+    return pd.concat(parts, ignore_index=True)
+
+
+# Luo et al. 2025's released curves (../shared/data/multipower_luo2025, PROVENANCE.txt there):
+# 2160 warmup steps to peak 3e-4, cosine/WSD floors 3e-5, two-stage ("wsdcon_X") runs drop to X e-5
+# at step 8000 and stop at 16000.  The WSD decay (last 4000 of 24000 steps) is geometric for "wsd",
+# linear for "wsdld".  Warmup is linear here as in ladders.schedules (lr[i] = peak (i+1)/2160; the
+# authors' linspace(0, peak, 2160) differs by one step's rate).
+LUO2025_SCHEDULES = {
+    "constant_24000": "constant:peak=0.0003,warmup=2160,total_steps=24000",
+    "constant_72000": "constant:peak=0.0003,warmup=2160,total_steps=72000",
+    "cosine_24000": "cosine:peak=0.0003,warmup=2160,floor=3e-05,total_steps=24000",
+    "cosine_72000": "cosine:peak=0.0003,warmup=2160,floor=3e-05,total_steps=72000",
+    "wsd_20000_24000": "wsd:peak=0.0003,warmup=2160,decay_fraction=0.16666666666666666,decay_shape=exponential,"
+                       "floor=3e-05,total_steps=24000",
+    "wsdld_20000_24000": "wsd:peak=0.0003,warmup=2160,decay_fraction=0.16666666666666666,decay_shape=linear,"
+                         "floor=3e-05,total_steps=24000",
+    "wsdcon_3": "multistep:peak=0.0003,warmup=2160,milestones=8000,gamma=0.1,total_steps=16000",
+    "wsdcon_9": "multistep:peak=0.0003,warmup=2160,milestones=8000,gamma=0.3,total_steps=16000",
+    "wsdcon_18": "multistep:peak=0.0003,warmup=2160,milestones=8000,gamma=0.6,total_steps=16000",
+}
+LUO2025_TRAIN = ("cosine_24000", "constant_24000", "wsdcon_9")     # the authors' split (their Table 6)
+LUO2025_TEST = ("constant_72000", "cosine_72000", "wsd_20000_24000", "wsdld_20000_24000", "wsdcon_3", "wsdcon_18")
+
+
+def read_luo2025(root, size: int) -> pd.DataFrame:
+    """Luo et al. 2025's curves of the ``size`` M model (25, 100 or 400) from ``root`` (the folder
+    ``multipower_luo2025``): a runs table ``run, step, lr, loss`` (``lr`` is logged sparsely;
+    :data:`LUO2025_SCHEDULES` holds the exact schedules)."""
+    if int(size) not in (25, 100, 400):
+        raise InputError(f"size={size}: Luo et al. 2025 released 25, 100 and 400 (M parameters)")
+    return read_curves(Path(root) / f"csv_{int(size)}")
+
+
+def curve_metrics(pred: pd.DataFrame, response: str = "loss") -> pd.DataFrame:
+    """Per run: mean and final relative error and R^2 of ``{response}_pred`` against ``response``,
+    plus a row ``all`` (pooled over every row; its final error is the mean over runs)."""
+    rows = []
+    for run, g in pred.sort_values(["run", "step"], kind="stable").groupby("run", sort=False):
+        y, p = g[response].to_numpy(float), g[f"{response}_pred"].to_numpy(float)
+        rel = np.abs(p - y) / y
+        rows.append({"run": run, "points": len(y), "mean_rel_error": rel.mean(), "final_rel_error": rel[-1],
+                     "max_rel_error": rel.max(), "r2": 1 - np.sum((p - y) ** 2) / np.sum((y - y.mean()) ** 2)})
+    out = pd.DataFrame(rows)
+    y, p = pred[response].to_numpy(float), pred[f"{response}_pred"].to_numpy(float)
+    rel = np.abs(p - y) / y
+    pooled = {"run": "all", "points": len(y), "mean_rel_error": rel.mean(), "final_rel_error": out["final_rel_error"].mean(),
+              "max_rel_error": rel.max(), "r2": 1 - np.sum((p - y) ** 2) / np.sum((y - y.mean()) ** 2)}
+    return pd.concat([out, pd.DataFrame([pooled])], ignore_index=True)
+
+
+# -- command line (called from scaling.cli) ------------------------------------------------------
+def _cli_schedules(args, data_runs=None):
+    """``schedules=`` from ``--schedules FILE`` and ``--schedule RUN=SCHEDULE`` (None when neither is given)."""
+    given = getattr(args, "schedules", None)
+    pairs = getattr(args, "schedule", None) or []
+    if given and pairs:
+        raise InputError("give either --schedules FILE or --schedule RUN=SCHEDULE ..., not both")
+    if given:
+        return read_schedules(given)
+    if not pairs:
+        return None
+    out = {}
+    for item in pairs:
+        run, sep, desc = item.partition("=")
+        if not sep or ":" in run or not desc.strip():
+            raise InputError(f"--schedule {item!r}: write RUN=SCHEDULE, e.g. --schedule "
+                             "run1=cosine:peak=3e-4,warmup=100,total_steps=10000")
+        out[run.strip()] = desc.strip()
+    return out
+
+
+def cli_fit(fit_fn, args):
+    """``scaling.fit`` with the whole-curve laws' ``schedules=`` from the command line, when given."""
+    import functools
+    schedules = _cli_schedules(args)
+    return fit_fn if schedules is None else functools.partial(fit_fn, schedules=schedules)
+
+
+def _cli_fit_file(args):
+    from .published import published
+    from .result import load_fit
+    fits = args.fit if isinstance(args.fit, list) else ([args.fit] if args.fit else [])
+    if getattr(args, "published", None):
+        return published(args.published)
+    if len(fits) != 1:
+        raise InputError("give one fit file of a whole-curve law (from `scaling fit tissue|multipower ... --out FIT.json`)")
+    return load_fit(fits[0])
+
+
+def _finite(x):
+    return [None if not np.isfinite(v) else float(v) for v in np.asarray(x, float)]
+
+
+def cli_predict(args, emit) -> None:
+    """``scaling predict FIT.json --schedule S [--steps T]`` (a curve) or ``--data RUNS --schedules S``."""
+    fit = _cli_fit_file(args)
+    if not is_curve_law(fit.law):
+        raise InputError(f"--schedule/--schedules are options of the whole-curve laws; {fit.law.name!r} is not one")
+    if args.data:
+        from .cli import _mapping
+        from .runs import read_runs
+        rows = read_runs(args.data, _mapping(args.map), required=(), check_duplicates=False)
+        pred = fit.predict(rows, schedules=_cli_schedules(args))
+        if args.out:
+            pred.to_csv(args.out, index=False)
+        if args.json:
+            print(json.dumps({"rows": [{k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                                        for k, v in r.items()} for r in pred.to_dict(orient="records")]}))
+        elif not args.out:
+            print(pred.to_string(index=False))
+        return
+    items = args.schedule or []
+    if len(items) != 1 or "=" in items[0].partition(":")[0]:
+        raise InputError("predict a curve with one --schedule SCHEDULE (e.g. 'wsd:peak=3e-4,decay_fraction=0.2') "
+                         "and --steps T, or predict runs with --data RUNS --schedules FILE")
+    total = getattr(args, "steps", None)
+    points = getattr(args, "points", None) or CURVE_POINTS
+    lr = schedule_array(items[0], total)
+    steps = np.unique(np.round(np.linspace(0, len(lr), points + 1)[1:]).astype(int))
+    curve = predict_curve(fit, lr, steps=steps)
+    if args.out:
+        curve.to_csv(args.out, index=False)
+    last = curve.iloc[-1]
+    interval = None if not np.isfinite(last["loss_lo"]) else [float(last["loss_lo"]), float(last["loss_hi"])]
+    obj = {"schedule": describe(items[0]) if total is None else describe((items[0], int(total))), "steps": int(len(lr)),
+           "loss": float(last["loss_pred"]), "interval": interval, "level": fit.level,
+           "curve": {"step": curve["step"].astype(int).tolist(), "lr": _finite(curve["lr"]),
+                     "loss": _finite(curve["loss_pred"]), "lo": _finite(curve["loss_lo"]), "hi": _finite(curve["loss_hi"])}}
+    span = "" if interval is None else f"   [{interval[0]:.6g}, {interval[1]:.6g}]"
+    emit(args, obj, f"predicted loss after {len(lr)} steps of {obj['schedule']}: {obj['loss']:.6g}{span}"
+         + ("" if args.out else f"\n{curve.to_string(index=False, max_rows=12)}"))
+
+
+def _floats(text, flag):
+    try:
+        return [float(t) for t in str(text).split(",") if t.strip()]
+    except ValueError:
+        raise InputError(f"{flag} {text!r}: give comma-separated numbers, e.g. {flag} 0.1,0.2,0.3") from None
+
+
+def cli_plan(args, fit, emit) -> None:
+    """``scaling plan FIT.json --steps T [--peak LR --warmup W --floor F] [--schedule S ...]``."""
+    from .plan import plan
+    options = {"steps": args.steps, "peak": args.peak, "warmup": args.warmup, "floor": args.floor, "level": args.level}
+    if args.warmup is not None and float(args.warmup) >= 1:
+        options["warmup"] = int(args.warmup)
+    if args.families is not None:
+        options["families"] = [f.strip() for f in args.families.split(",") if f.strip()]
+    if args.decay_fractions is not None:
+        options["decay_fractions"] = _floats(args.decay_fractions, "--decay-fractions")
+    if args.schedule:
+        options["candidates"] = {describe(s): s for s in args.schedule}
+    out = plan(fit, **{k: v for k, v in options.items() if v is not None})
+    lines = [f"schedule plan from {fit.law.name}: {out['steps']} steps, peak {out['peak']}, warmup {out['warmup']}, "
+             f"floor {out['floor']} (predicted final loss, {100 * out['level']:g}% interval, share of samples where best)"]
+    for r in out["ranking"]:
+        span = "" if not r["interval"] else f"[{r['interval'][0]:.5g}, {r['interval'][1]:.5g}]"
+        lines.append(f"  {r['loss']:>9.5g} {span:<22} {r['p_best']:>5.2f}  {r['schedule']}")
+    if "wsd" in out:
+        w = out["wsd"]
+        lines.append(f"best WSD: decay_fraction {w['decay_fraction']:g} ({w['decay_shape']} decay), loss {w['loss']:.5g}")
+    emit(args, out, "\n".join(lines))

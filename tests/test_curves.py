@@ -1,0 +1,159 @@
+"""Whole-curve laws: inputs computed exactly from schedules, schedule sources, errors, synthetic recovery."""
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scaling
+from fitters import curves as fc
+from fitters import multipower, tissue
+from ladders.schedules import lr_array
+from scaling import InputError
+from scaling import curves as sc
+from scaling.cli import main
+
+from test_curves_recovery import _synthetic
+
+WSD = "wsd:peak=0.001,warmup=100,decay_fraction=0.25,decay_shape=linear,floor=0.0001"
+
+
+# -- inputs ---------------------------------------------------------------------------------
+def test_areas_match_a_plain_loop():
+    lr = lr_array(WSD, 1000)
+    steps = np.array([1, 50, 100, 750, 800, 999, 1000])
+    lam = 0.99
+    m, d_started = 0.0, False
+    S1 = np.concatenate([[0.0], np.cumsum(lr)])
+    S2 = [0.0]
+    for i in range(1000):
+        d = lr[i - 1] - lr[i] if i > 0 else 0.0
+        d_started = d_started or d > 0
+        m = lam * m + (d if d_started else 0.0)
+        S2.append(S2[-1] + m)
+    np.testing.assert_allclose(fc.forward_area(lr, steps), S1[steps])
+    np.testing.assert_allclose(fc.annealing_area(lr, steps, lam), np.array(S2)[steps], atol=1e-15)
+    assert fc.warmup_end(lr) == 750           # the first update below the peak (the last 250 of 1000 decay)
+    assert fc.annealing_area(lr, [750], lam)[0] == 0.0 < fc.annealing_area(lr, [751], lam)[0]
+
+
+@pytest.mark.parametrize("desc,T", [
+    ("cosine:peak=3e-4,warmup=2160,floor=3e-5", 72000),
+    ("wsd:peak=3e-4,warmup=2160,decay_fraction=0.1666667,decay_shape=exponential,floor=3e-5", 24000),
+    ("multistep:peak=3e-4,warmup=2160,milestones=8000,gamma=0.3", 16000),
+])
+def test_grouped_drops_match_the_exact_sum(desc, T):
+    """The binned loss reduction is within 4e-5 (in loss) of the exact sum for paper-like and degenerate parameters."""
+    lr = lr_array(desc, T)
+    steps = np.arange(2176, T + 1, 640)
+    b = fc.drop_bins(lr, steps)
+    for C, beta, gamma, B in [(2.066, 0.583, 0.641, 363.8), (0.5, 0.15, 0.85, 650.0), (1.9, 0.002, 0.9, 22161.0)]:
+        approx = (b["D"] * (1 - (1 + C * np.exp(-gamma * b["log_eta"]) * b["S"]) ** (-beta))).sum(1)
+        exact = fc.loss_drop_exact(lr, steps, C, beta, gamma)
+        assert B * np.max(np.abs(approx - exact)) < 4e-5
+
+
+def test_schedule_sources_agree():
+    T = 600
+    lr = lr_array(WSD, T)
+    rows = pd.DataFrame({"run": "a", "step": [100, 300, 590]})
+    want = tissue.prepare(rows, {"a": lr})
+    for schedules in ({"a": WSD + f",total_steps={T}"}, {"a": (WSD, T)}, {"a": {**{"kind": "wsd", "peak": 0.001, "warmup": 100,
+                      "decay_fraction": 0.25, "decay_shape": "linear", "floor": 0.0001}, "total_steps": T}},
+                      WSD + f",total_steps={T}", pd.DataFrame({"run": "a", "step": np.arange(T), "lr": lr})):
+        got = sc.resolve_options(tissue.LAW, rows, {"schedules": schedules})["schedules"]
+        np.testing.assert_array_equal(got["a"], lr)
+    full = rows.assign(lr=0.0).iloc[:0]
+    log = pd.DataFrame({"run": "a", "step": np.arange(T), "lr": lr, "loss": 3.0})
+    got = sc.learning_rates(log)
+    np.testing.assert_array_equal(got["a"], lr)
+    X = tissue.prepare(rows, sc.learning_rates(rows, {"a": lr}))
+    np.testing.assert_allclose(X["S1"], want["S1"])
+    assert full.empty
+
+
+def test_sparse_lr_log_is_expanded_with_a_warning():
+    lr = lr_array("linear:peak=0.001,warmup=100,floor=0", 1000)
+    log = pd.DataFrame({"run": "a", "step": np.arange(100, 1000, 50), "lr": lr[100:1000:50]})
+    with pytest.warns(UserWarning, match="linear interpolation"):
+        got = sc.learning_rates(log)["a"]
+    assert len(got) == 951 and np.allclose(got[100:951], lr[100:951])     # linear decay: exact between logs
+    np.testing.assert_allclose(got[:100], lr[:100], rtol=0.02)              # the linear warmup rule (to lr[100])
+
+
+def test_predict_curve_and_final_losses_from_a_fit():
+    fit = scaling.FitResult(law=tissue.LAW, params={"L0": 2.0, "A": 0.5, "alpha": 0.5, "C": 0.3}, se={}, ci={})
+    curve = sc.predict_curve(fit, "cosine:peak=1e-3,warmup=10,floor=1e-4", 500)
+    assert list(curve.columns) == ["step", "lr", "loss_pred", "loss_lo", "loss_hi"] and len(curve) == 200
+    assert np.all(np.diff(curve["loss_pred"]) < 0) and curve["step"].iloc[-1] == 500
+    lr = lr_array("cosine:peak=1e-3,warmup=10,floor=1e-4", 500)
+    S1, S2 = fc.forward_area(lr, [500])[0], fc.annealing_area(lr, [500])[0]
+    assert curve["loss_pred"].iloc[-1] == pytest.approx(2.0 + 0.5 * S1 ** -0.5 - 0.3 * S2, rel=1e-12)
+
+
+# -- errors ---------------------------------------------------------------------------------
+def _curve_rows(lr, steps, run="a"):
+    return pd.DataFrame({"run": run, "step": steps, "lr": lr[steps], "loss": 3.0 - 0.1 * np.log1p(steps)})
+
+
+@pytest.mark.parametrize("mutate,schedules,match", [
+    (lambda d: d.drop(columns=["lr"]), None, "no 'lr' column"),
+    (lambda d: d.assign(lr=np.where(d.index == 2, np.nan, d["lr"])), None, "no learning rate at step"),
+    (lambda d: d.assign(lr=np.where(d.index == 3, -1e-4, d["lr"])), None, "negative learning rate"),
+    (lambda d: d.iloc[[0, 2, 1, 3, 4]].reset_index(drop=True), None, "not increasing"),
+    (lambda d: d, {"a": WSD + ",total_steps=300"}, "shorter than the data"),
+    (lambda d: d, {"b": WSD}, "no schedule"),
+    (lambda d: d, {"a": "cosine:peak=-1"}, "peak must be a positive"),
+    (lambda d: d, {"a": np.full(1000, -1e-3)}, "learning rate at step 0"),
+])
+def test_bad_input_is_an_input_error(mutate, schedules, match):
+    lr = lr_array(WSD, 1000)
+    table = mutate(_curve_rows(lr, np.array([100, 200, 400, 600, 900])))
+    with pytest.raises(InputError, match=match), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scaling.fit("tissue", table, **({} if schedules is None else {"schedules": schedules}))
+
+
+def test_step_zero_row_is_an_error():
+    lr = lr_array(WSD, 1000)
+    with pytest.raises(InputError, match="no learning-rate area"):
+        scaling.fit("tissue", _curve_rows(lr, np.array([0, 100, 200, 400, 600])), schedules={"a": lr})
+
+
+# -- command line ---------------------------------------------------------------------------------
+def test_cli_fit_predict_plan(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    truth = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "C": 0.5}
+    descs = {"a": "cosine:peak=0.001,warmup=200,floor=0.0001,total_steps=6000",
+             "b": "wsd:peak=0.001,warmup=200,decay_fraction=0.3,total_steps=8000",
+             "c": "constant:peak=0.001,warmup=200,total_steps=5000"}
+    lrs = {k: sc.schedule_array(v) for k, v in descs.items()}
+    runs = _synthetic(tissue.LAW, truth, lrs, 5e-4, rng)
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    (tmp_path / "s.json").write_text(json.dumps(descs))
+    fit_json = tmp_path / "fit.json"
+    assert main(["fit", "tissue", str(tmp_path / "runs.csv"), "--schedules", str(tmp_path / "s.json"),
+                 "--out", str(fit_json), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["law"] == "tissue"
+    assert main(["fit", "tissue", str(tmp_path / "runs.csv"), "--schedule", f"a={descs['a']}", "--schedule",
+                 f"b={descs['b']}", "--schedule", f"c={descs['c']}", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(fit_json), "--schedule", "wsd:peak=0.001,warmup=200,decay_fraction=0.2",
+                 "--steps", "10000", "--points", "20", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["steps"] == 10000 and len(out["curve"]["loss"]) == 20 and out["interval"][0] < out["loss"] < out["interval"][1]
+    assert main(["predict", str(fit_json), "--data", str(tmp_path / "runs.csv"), "--schedules",
+                 str(tmp_path / "s.json"), "--out", str(tmp_path / "pred.csv")]) == 0
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert np.max(np.abs(pred["loss_pred"] / pred["loss"] - 1)) < 5e-3
+    assert main(["plan", str(fit_json), "--steps", "10000", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["peak"] == 0.001 and plan["warmup"] == 200 and 0 < plan["wsd"]["decay_fraction"] <= 1
+    assert plan["ranking"][0]["loss"] == plan["loss"] and len(plan["wsd"]["scan"]["linear"]["loss"]) == 20
+    # bad input: exit code 2 with a message
+    short = ["--schedule", "a=cosine:peak=0.001,total_steps=100", "--schedule", f"b={descs['b']}", "--schedule", f"c={descs['c']}"]
+    assert main(["fit", "tissue", str(tmp_path / "runs.csv"), *short]) == 2
+    assert "shorter than the data" in capsys.readouterr().err
+    assert main(["predict", str(fit_json), "--schedule", "wsd:peak=0.001"]) == 2
+    assert "total_steps" in capsys.readouterr().err

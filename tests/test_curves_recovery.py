@@ -1,0 +1,74 @@
+"""Whole-curve laws recover their parameters from curves generated under random schedules."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import scaling
+from fitters import curves as fc
+from fitters import multipower, tissue
+from ladders.schedules import lr_array
+
+
+def _random_schedules(rng, n, T):
+    out = {}
+    for i in range(n):
+        kind = ["cosine", "wsd", "multistep", "wsd", "constant"][i % 5]
+        peak = 1e-3
+        if kind == "cosine":
+            d = f"cosine:peak={peak},warmup=200,floor={peak * rng.uniform(0, 0.2):.3g}"
+        elif kind == "wsd":
+            d = (f"wsd:peak={peak},warmup=200,decay_fraction={rng.uniform(0.1, 0.5):.3f},"
+                 f"decay_shape={rng.choice(['linear', 'cosine', 'sqrt'])},floor=0")
+        elif kind == "multistep":
+            d = f"multistep:peak={peak},warmup=200,milestones={rng.uniform(0.3, 0.7):.3f},gamma={rng.uniform(0.1, 0.5):.3f}"
+        else:
+            d = f"constant:peak={peak},warmup=200"
+        out[f"r{i}"] = lr_array(d, int(T * rng.uniform(0.6, 1.0)))
+    return out
+
+
+def _synthetic(law, truth, lrs, noise, rng, every=100):
+    rows = pd.concat([pd.DataFrame({"run": r, "step": np.arange(300, len(lr) + 1, every)}) for r, lr in lrs.items()],
+                     ignore_index=True)
+    if law is tissue.LAW:
+        X = tissue.prepare(rows, lrs)
+        y = truth["L0"] + truth["A"] * X["S1"] ** -truth["alpha"] - truth["C"] * X["S2"]
+    else:           # the exact loss reduction (no grouping of drops), so the test also checks the grouping
+        y = np.zeros(len(rows))
+        for r, lr in lrs.items():
+            m = (rows["run"] == r).to_numpy()
+            st = rows.loc[m, "step"].to_numpy()
+            ld = fc.loss_drop_exact(lr, st, truth["C"], truth["beta"], truth["gamma"])
+            y[m] = truth["L0"] + truth["A"] * fc.forward_area(lr, st) ** -truth["alpha"] - truth["B"] * ld
+    return rows.assign(loss=y * np.exp(noise * rng.standard_normal(len(y))))
+
+
+def test_tissue_recovers_its_parameters_from_random_schedules():
+    rng = np.random.default_rng(0)
+    truth = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "C": 0.5}
+    lrs = _random_schedules(rng, 3, 10000)
+    runs = _synthetic(tissue.LAW, truth, lrs, 5e-4, rng)
+    fit = scaling.fit("tissue", runs, schedules=lrs)
+    for k, v in truth.items():
+        assert fit.params[k] == pytest.approx(v, rel=0.05), k
+        lo, hi = fit.ci[k]
+        assert lo < v < hi or abs(fit.params[k] / v - 1) < 0.01, k
+
+
+def test_multipower_recovers_its_parameters_from_random_schedules():
+    rng = np.random.default_rng(1)
+    truth = {"L0": 3.0, "A": 0.5, "alpha": 0.5, "B": 400.0, "C": 2.0, "beta": 0.6, "gamma": 0.6}
+    lrs = _random_schedules(rng, 4, 10000)
+    runs = _synthetic(multipower.LAW, truth, lrs, 1e-4, rng)
+    fit = scaling.fit("multipower", runs, schedules=lrs)
+    assert fit.n_converged >= 2          # the optimum is reached from more than one start
+    tol = {"L0": 0.01, "A": 0.05, "alpha": 0.05, "B": 0.2, "C": 0.3, "beta": 0.2, "gamma": 0.1}
+    for k, v in truth.items():
+        assert fit.params[k] == pytest.approx(v, rel=tol[k]), (k, fit.params)
+    # and the whole curve of a schedule it never saw
+    new = lr_array("wsd:peak=1e-3,warmup=200,decay_fraction=0.3,decay_shape=sqrt,floor=0", 12000)
+    true_curve = _synthetic(multipower.LAW, truth, {"new": new}, 0.0, rng, every=1000)
+    pred = fit.predict(true_curve, schedules={"new": new})
+    assert np.max(np.abs(pred["loss_pred"] / pred["loss"] - 1)) < 2e-3
+
+
