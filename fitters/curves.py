@@ -28,7 +28,7 @@ gives it, per row, the drops grouped by their distance ``d = s - i`` before the 
 last ``EXACT`` drops on its own, older ones in bins whose width grows geometrically (ratio
 ``1 + RATIO``).  A bin carries its summed drop and the drop-weighted means of ``log lr`` and of
 ``S_i(s)``: a single drop (a step decay) is exact, and a smooth decay is integrated to second
-order in the bin's relative width (at most 4e-5 in loss on the Luo et al. schedules; see the tests).
+order in the bin's relative width (at most 1e-4 in loss on the Luo et al. schedules; see the tests).
 That keeps the law's input at (rows x ~100) numbers whatever the number of steps.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ import numpy as np
 
 TISSUE_DECAY = 0.999      # Tissue et al. 2024's momentum decay factor lambda
 EXACT = 8                 # the last EXACT drops before a row are kept one by one
-RATIO = 0.15              # then bins of relative width RATIO in the distance to the row
+RATIO = 0.25              # then bins of relative width RATIO in the distance to the row
 TINY_LR = 1e-30           # stands in for a zero learning rate inside a logarithm
 # Stopping rules of the whole-curve fits: their objectives are small (1e-4 on real curves, 1e-7 on
 # clean ones) and flat along ridges of (B, C, beta, gamma), where scipy's default ftol (2.2e-9,
@@ -121,12 +121,13 @@ def _bin_of_distance(dist: np.ndarray, exact: int, ratio: float) -> np.ndarray:
     return np.where(dist <= exact, dist - 1, exact + far)
 
 
-def n_bins(max_distance: int, exact: int = EXACT, ratio: float = RATIO) -> int:
+def n_bins(max_distance: int, exact: int | None = None, ratio: float | None = None) -> int:
     """Number of bins needed for distances up to ``max_distance`` (at least 1)."""
+    exact, ratio = EXACT if exact is None else exact, RATIO if ratio is None else ratio
     return int(_bin_of_distance(np.array([max(int(max_distance), 1)]), exact, ratio)[0]) + 1
 
 
-def drop_bins(lr, steps, K: int | None = None, exact: int = EXACT, ratio: float = RATIO) -> dict:
+def drop_bins(lr, steps, K: int | None = None, exact: int | None = None, ratio: float | None = None) -> dict:
     """Per row: the drops before it, grouped by distance, for :mod:`fitters.multipower`.
 
     Returns arrays of shape (rows, K): ``D`` (summed drop of the bin), ``log_eta`` (drop-weighted mean
@@ -134,6 +135,7 @@ def drop_bins(lr, steps, K: int | None = None, exact: int = EXACT, ratio: float 
     """
     lr = check_lr(lr)
     steps = check_steps(lr, steps)
+    exact, ratio = EXACT if exact is None else exact, RATIO if ratio is None else ratio
     K = n_bins(max(int(steps.max(initial=1)), 1), exact, ratio) if K is None else int(K)
     d = drops(lr)
     nz = np.flatnonzero(d)
@@ -179,7 +181,7 @@ def curve_inputs(lrs: Mapping[str, np.ndarray], runs: Sequence, steps: Sequence,
 
     kind: ``"tissue"`` -> ``S1``, ``S2`` (rows,); ``"multipower"`` -> ``S1`` (rows,) and the
     drop bins ``D``, ``log_eta``, ``S`` (rows, K).  ``K`` defaults to what the longest row needs,
-    rounded up to a multiple of 16 (fewer distinct shapes to compile).
+    rounded up to a multiple of 8 (fewer distinct shapes to compile).
     """
     runs = np.asarray(runs, dtype=object)
     steps = np.asarray(steps)
@@ -190,7 +192,7 @@ def curve_inputs(lrs: Mapping[str, np.ndarray], runs: Sequence, steps: Sequence,
     elif kind == "multipower":
         if K is None:
             K = n_bins(int(np.max(np.asarray(steps, float), initial=1)))
-            K = 16 * -(-K // 16)
+            K = 8 * -(-K // 8)
         D, LE, S = np.zeros((n, K)), np.zeros((n, K)), np.zeros((n, K))
     else:
         raise ValueError(f"unknown whole-curve law kind {kind!r}")

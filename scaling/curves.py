@@ -438,3 +438,16 @@ def cli_plan(args, fit, emit) -> None:
         w = out["wsd"]
         lines.append(f"best WSD: decay_fraction {w['decay_fraction']:g} ({w['decay_shape']} decay), loss {w['loss']:.5g}")
     emit(args, out, "\n".join(lines))
+
+
+def evaluate_split(law, runs: pd.DataFrame, train, test, schedules=None, **fit_options):
+    """Fit ``law`` to the runs named in ``train`` and predict those in ``test``: ``(fit, predictions, metrics)``
+    with :func:`curve_metrics` of the test runs (e.g. Luo et al. 2025's split of their curves)."""
+    from .fit import fit as fit_law
+    missing = [r for r in list(train) + list(test) if r not in set(runs["run"].astype(str))]
+    if missing:
+        raise InputError(f"runs {missing} are not in the table")
+    options = {} if schedules is None else {"schedules": schedules}
+    result = fit_law(law, runs[runs["run"].astype(str).isin(list(train))], **options, **fit_options)
+    pred = result.predict(runs[runs["run"].astype(str).isin(list(test))].reset_index(drop=True), **options)
+    return result, pred, curve_metrics(pred)

@@ -44,14 +44,14 @@ def test_areas_match_a_plain_loop():
     ("multistep:peak=3e-4,warmup=2160,milestones=8000,gamma=0.3", 16000),
 ])
 def test_grouped_drops_match_the_exact_sum(desc, T):
-    """The binned loss reduction is within 4e-5 (in loss) of the exact sum for paper-like and degenerate parameters."""
+    """The binned loss reduction is within 1e-4 (in loss) of the exact sum for paper-like and degenerate parameters."""
     lr = lr_array(desc, T)
     steps = np.arange(2176, T + 1, 640)
     b = fc.drop_bins(lr, steps)
     for C, beta, gamma, B in [(2.066, 0.583, 0.641, 363.8), (0.5, 0.15, 0.85, 650.0), (1.9, 0.002, 0.9, 22161.0)]:
         approx = (b["D"] * (1 - (1 + C * np.exp(-gamma * b["log_eta"]) * b["S"]) ** (-beta))).sum(1)
         exact = fc.loss_drop_exact(lr, steps, C, beta, gamma)
-        assert B * np.max(np.abs(approx - exact)) < 4e-5
+        assert B * np.max(np.abs(approx - exact)) < 1e-4
 
 
 def test_schedule_sources_agree():
@@ -157,3 +157,22 @@ def test_cli_fit_predict_plan(tmp_path, capsys):
     assert "shorter than the data" in capsys.readouterr().err
     assert main(["predict", str(fit_json), "--schedule", "wsd:peak=0.001"]) == 2
     assert "total_steps" in capsys.readouterr().err
+
+
+def test_plots_draw_curves_and_the_wsd_scan():
+    import matplotlib
+    matplotlib.use("Agg")
+    from scaling.curve_plots import plot_curves, plot_wsd_scan
+    rng = np.random.default_rng(3)
+    truth = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "C": 0.5}
+    descs = {"a": "cosine:peak=0.001,warmup=200,floor=0.0001,total_steps=6000",
+             "b": "wsd:peak=0.001,warmup=200,decay_fraction=0.3,total_steps=8000"}
+    lrs = {k: sc.schedule_array(v) for k, v in descs.items()}
+    runs = _synthetic(tissue.LAW, truth, lrs, 5e-4, rng)
+    fit = scaling.fit("tissue", runs[runs["run"] == "a"], schedules=descs)
+    fig = plot_curves(fit, runs, schedules=descs)
+    ax, ax_lr = fig.axes[:2]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["a (fitted)", "b (predicted)"] and len(ax_lr.lines) == 2
+    fig = plot_wsd_scan(scaling.plan(fit, steps=5000, decay_fractions=[0.1, 0.5, 1.0]))
+    assert len(fig.axes[0].lines) >= 4
