@@ -90,6 +90,9 @@ def test_predict_curve_and_final_losses_from_a_fit():
     lr = lr_array("cosine:peak=1e-3,warmup=10,floor=1e-4", 500)
     S1, S2 = fc.forward_area(lr, [500])[0], fc.annealing_area(lr, [500])[0]
     assert curve["loss_pred"].iloc[-1] == pytest.approx(2.0 + 0.5 * S1 ** -0.5 - 0.3 * S2, rel=1e-12)
+    final = sc.final_losses(fit, {"cos": "cosine:peak=1e-3,warmup=10,floor=1e-4,total_steps=500", "arr": lr[:400]})
+    assert final["step"].tolist() == [500, 400]
+    assert final["loss_pred"].iloc[0] == pytest.approx(curve["loss_pred"].iloc[-1], rel=1e-12)
 
 
 # -- errors ---------------------------------------------------------------------------------
