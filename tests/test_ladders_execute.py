@@ -1,6 +1,7 @@
 """Running ladders: executors, skipping finished runs, status, SIGKILL + resume, divergence."""
 import concurrent.futures as cf
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from ladders import ladder_status, read_ladder_runs, run_ladder
 from ladders.runlog import read_rows
@@ -46,9 +48,8 @@ def test_sequential_ladder_status_rows_and_skip(tmp_path):
 
 
 def test_custom_executor_and_divergence(tmp_path):
-    """Any concurrent.futures.Executor works; a ThreadPoolExecutor stands in for a cluster's
-    executor (e.g. ``dask.distributed.Client(...).get_executor()``), which is used the same way.
-    A diverged run is marked and the ladder goes on."""
+    """Any concurrent.futures.Executor works (here a ThreadPoolExecutor; a Dask cluster's in
+    test_dask_local_cluster_executor).  A diverged run is marked and the ladder goes on."""
     spec = {**SPEC, "sizes": SPEC["sizes"][:1], "budget": {"tokens": [8 * 8 * 32]},
             "schedules": [{"kind": "cosine", "peak": 3e-3}, {"kind": "constant", "peak": 1e8}]}
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
@@ -98,3 +99,46 @@ def test_failing_run_is_recorded_and_the_ladder_goes_on(tmp_path):
     status = run_ladder(spec, tmp_path / "out", max_workers=1, progress=False)
     assert status.status.tolist() == ["failed"]
     assert "No such file" in status.error[0] or "FileNotFound" in status.error[0]
+
+
+ABSURD_FIRST = {**SPEC, "sizes": SPEC["sizes"][:1], "budget": {"tokens": [8 * 8 * 32]},
+                "schedules": [{"kind": "constant", "peak": 1e8}, {"kind": "cosine", "peak": 3e-3}]}
+
+
+def test_diverged_run_then_the_ladder_goes_on_sequentially(tmp_path):
+    """One after another in this process: the absurd-LR run comes first, diverges, is marked so,
+    and the next run still trains to the end; a re-run retries neither."""
+    from ladders.spec import load_spec
+    first, second = (r.run for r in load_spec(ABSURD_FIRST).runs())
+    assert "constant" in first
+    status = run_ladder(ABSURD_FIRST, tmp_path, max_workers=1, progress=False).set_index("run")
+    assert status.status[first] == "diverged" and status.status[second] == "done"
+    assert read_rows(tmp_path / second).step.max() == 8
+    assert np.isfinite(read_ladder_runs(tmp_path).loss).all()
+    again = run_ladder(ABSURD_FIRST, tmp_path, max_workers=1, progress=False).set_index("run")
+    assert again.status.to_dict() == status.status.to_dict()
+
+
+def test_dask_local_cluster_executor(tmp_path):
+    """A Dask cluster's executor is used unchanged: a local cluster with one worker process
+    (functions and arguments pickled to another interpreter, as on a real cluster)."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+        status = run_ladder(ABSURD_FIRST, tmp_path, executor=client.get_executor(), progress=False)
+    assert sorted(status.status) == ["diverged", "done"]
+    done = read_ladder_runs(tmp_path, include_unfinished=False)
+    assert done.run.nunique() == 1 and done.step.max() == 8 and np.isfinite(done.loss).all()
+
+
+def test_a_domain_without_text_is_a_clear_error(tmp_path):
+    """A text domain whose files hold no text: the run is marked failed with a message naming it."""
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    for i in range(2):
+        (texts / f"empty{i}.txt").write_text("")
+    spec = {**SPEC, "sizes": SPEC["sizes"][:1], "budget": {"tokens": [8 * 8 * 32]},
+            "data": {"text": {"notes": [str(p) for p in sorted(texts.glob("*.txt"))]}}}
+    status = run_ladder(spec, tmp_path / "out", max_workers=1, progress=False)
+    assert status.status.tolist() == ["failed"]
+    assert "domain 'notes'" in status.error[0] and "empty" in status.error[0]
