@@ -15,15 +15,16 @@ Architecture (GPT-2 layout with modern defaults, cf. nanoGPT / nanodo / Llama):
   2-core CPU; ``"gelu"`` is available.
 * No biases.  Weights are stored in float32; with ``compute_dtype="bfloat16"`` they are cast
   to bfloat16 for the matmuls (mixed precision; norms, softmax and the loss stay float32).
-  The weight matmuls (q/k/v, attention output, MLP, head) go through :func:`contract`: inputs in
-  the compute dtype, products accumulated in float32, the result rounded to the compute dtype,
-  and the same for the two matmuls of the gradient.  That is the arithmetic of a plain bf16
-  ``x @ w``, written so XLA:CPU sees ``bf16 x bf16 -> f32`` dots, which it runs natively
-  (AMX / AVX512-BF16 in its YNNPACK fusions: 4-5x its float32 rate on our CPU, +50 % tokens/s
-  for the whole step); a plain bf16 ``x @ w`` is upcast to a float32 dot, and so are the
-  gradient's dots under plain autodiff (their cotangents are float32).  The two attention
-  einsums stay plain: XLA:CPU has no native bf16 kernel for some of their batched gradient
-  layouts (``DotThunk: Unsupported element type BF16 x BF16 = F32``).
+  Every matmul goes through :func:`contract`: inputs in the compute dtype, products accumulated
+  in float32, the result rounded to the compute dtype, and the same for the two matmuls of the
+  gradient.  That is the arithmetic of a plain bf16 ``x @ w``, written so XLA:CPU sees
+  ``bf16 x bf16 -> f32`` dots, which it runs natively (AMX / AVX512-BF16 in its YNNPACK fusions:
+  4-5x its float32 rate on our CPU; +50 % tokens/s for the whole d128 step, +60 % with the
+  attention einsums); a plain bf16 ``x @ w`` is upcast to a float32 dot, and so are the
+  gradient's dots under plain autodiff (their cotangents are float32).  The attention
+  einsums compute their ``dk`` / ``dv`` gradients (a batched contraction over the leading token
+  axis of both operands) from float32 copies (``upcast_db``): XLA:CPU has no bf16 kernel for
+  that layout (``DotThunk: Unsupported element type BF16 x BF16 = F32``).
 * Initialisation: normal(0, 0.02) for every matrix, residual output projections scaled by
   ``1 / sqrt(2 depth)`` (GPT-2), norm gains 1.
 
@@ -130,28 +131,31 @@ def count_leaves(params) -> int:
     return sum(x.size for x in jax.tree_util.tree_leaves(params))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def contract(spec: str, a, b):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 3))
+def contract(spec: str, a, b, upcast_db: bool = False):
     """``einsum(spec, a, b)`` accumulated in float32 and returned in ``a``'s dtype.
 
     ``spec`` is an explicit two-operand einsum (``"ab,bc->ac"``) whose every input index also
     appears in the other input or the output (no index summed inside one operand), so the
     gradient is two more contractions of the same kind:
-    ``da = einsum("out,b->a", g, b)``, ``db = einsum("a,out->b", a, g)``.
+    ``da = einsum("out,b->a", g, b)``, ``db = einsum("a,out->b", a, g)``.  ``upcast_db``
+    computes ``db`` from float32 copies of ``a`` and ``g`` (for layouts without a bf16 kernel).
     """
     return jnp.einsum(spec, a, b, preferred_element_type=jnp.float32).astype(a.dtype)
 
 
-def _contract_fwd(spec, a, b):
-    return contract(spec, a, b), (a, b)
+def _contract_fwd(spec, a, b, upcast_db=False):
+    return contract(spec, a, b, upcast_db), (a, b)
 
 
-def _contract_bwd(spec, residuals, g):
+def _contract_bwd(spec, upcast_db, residuals, g):
     a, b = residuals
     ins, out = spec.split("->")
     sa, sb = ins.split(",")
     g = g.astype(a.dtype)
     da = jnp.einsum(f"{out},{sb}->{sa}", g, b, preferred_element_type=jnp.float32).astype(a.dtype)
+    if upcast_db:
+        a, g = a.astype(jnp.float32), g.astype(jnp.float32)
     db = jnp.einsum(f"{sa},{out}->{sb}", a, g, preferred_element_type=jnp.float32).astype(b.dtype)
     return da, db
 
@@ -194,11 +198,11 @@ def attention(block, x, cos, sin, config: ModelConfig):
     q = apply_rotary(q.reshape(b, t, h, hd), cos[:t], sin[:t])
     k = apply_rotary(k.reshape(b, t, h, hd), cos[:t], sin[:t])
     v = v.reshape(b, t, h, hd)
-    scores = jnp.einsum("bqhc,bkhc->bhqk", q, k).astype(jnp.float32) / math.sqrt(hd)
+    scores = contract("bqhc,bkhc->bhqk", q, k, True).astype(jnp.float32) / math.sqrt(hd)
     causal = jnp.tril(jnp.ones((t, t), dtype=bool))
     scores = jnp.where(causal, scores, jnp.finfo(jnp.float32).min)
     weights = jax.nn.softmax(scores, axis=-1).astype(x.dtype)
-    out = jnp.einsum("bhqk,bkhc->bqhc", weights, v).reshape(b, t, d)
+    out = contract("bhqk,bkhc->bqhc", weights, v, True).reshape(b, t, d)
     return dense(out, block["wo"])
 
 

@@ -72,19 +72,21 @@ def test_bad_model_config_is_a_clear_error(kwargs, match):
         ModelConfig(**kwargs)
 
 
-@pytest.mark.parametrize("spec,sa,sb", [("btk,kn->btn", (2, 5, 8), (8, 6)), ("btd,vd->btv", (2, 5, 8), (7, 8))])
-def test_contract_is_einsum_with_its_gradient(spec, sa, sb):
+@pytest.mark.parametrize("spec,sa,sb,upcast", [
+    ("btk,kn->btn", (2, 5, 8), (8, 6), False), ("btd,vd->btv", (2, 5, 8), (7, 8), False),
+    ("bqhc,bkhc->bhqk", (2, 5, 3, 4), (2, 5, 3, 4), True), ("bhqk,bkhc->bqhc", (2, 3, 5, 5), (2, 5, 3, 4), True)])
+def test_contract_is_einsum_with_its_gradient(spec, sa, sb, upcast):
     """The mixed-precision matmul: float32 in, the plain einsum and its gradient (to rounding);
     bfloat16 in, a bfloat16 result and gradients of the input dtypes."""
     a, b = jax.random.normal(jax.random.key(0), sa), jax.random.normal(jax.random.key(1), sb)
     f = lambda fn: jax.grad(lambda a, b: jnp.sum(jnp.sin(fn(a, b).astype(jnp.float32))), (0, 1))
-    ours = f(lambda a, b: model_lib.contract(spec, a, b))(a, b)
+    ours = f(lambda a, b: model_lib.contract(spec, a, b, upcast))(a, b)
     plain = f(lambda a, b: jnp.einsum(spec, a, b, precision="highest"))(a, b)
     for x, y in zip(ours, plain):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
     a16, b16 = a.astype(jnp.bfloat16), b.astype(jnp.bfloat16)
     assert model_lib.contract(spec, a16, b16).dtype == jnp.bfloat16
-    g16 = f(lambda a, b: model_lib.contract(spec, a, b))(a16, b16)
+    g16 = f(lambda a, b: model_lib.contract(spec, a, b, upcast))(a16, b16)
     assert [g.dtype for g in g16] == [jnp.bfloat16, jnp.bfloat16]
     for x, y in zip(g16, plain):
         np.testing.assert_allclose(np.asarray(x, np.float32), y, atol=0.1)
