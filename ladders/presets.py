@@ -29,13 +29,18 @@ HELD_OUT_SIZES = [  # N = 332448, 590720, 787584
 def demo_spec(quick: bool = False) -> dict:
     """The demo ladder: 4 sizes x 3 budgets (``quick``: 4, 8, 16 tokens/param; else 6, 12, 24).
 
-    Measured on the 2-core CPU (2026-11-23, warm compilation cache, 2 worker processes): quick
-    ladder 5.4M tokens in 92 s + held-out run (1.9M tokens) 75 s; default ladder 8.0M tokens in
-    87 s + held-out (2.8M tokens) 98 s.  A cold start adds the corpus build (~12 s) and about
-    5 s of compilation per model shape.  A plain 5-parameter Chinchilla fit (Huber on log
-    residuals) to the final losses predicted the held-out run within -1.96 % (validation) and
-    -1.10 % (train) for the default, +2.97 % / -1.49 % for quick; other ladder designs tried on
-    a GPU gave errors between -11 % and +6 %, so one run's error is noisy.
+    Measured on the 2-core CPU, ``scaling demo [--quick] --out DIR`` with 2 worker processes,
+    the corpus cached and other jobs on the machine (load average 1.7-3.6), wall clock:
+    2026-11-28, after the matmuls became bf16 x bf16 -> f32 contractions
+    (:func:`ladders.model.contract`): quick 82 s (training 68 s), default 88 s (training 76 s);
+    the previous trainer took 161 s and 166 s (another session, load not recorded). A cold start
+    adds the corpus build (~12 s) and about 5 s of compilation per model shape. A plain
+    5-parameter Chinchilla fit (Huber on log residuals, 200 bootstrap resamples) to the final
+    validation losses predicted the held-out run within -3.31 % (default) and +2.74 % (quick),
+    the measured loss inside the 95 % interval both times; the previous trainer, same arithmetic
+    but another summation order, gave -1.96 % and +2.97 % (its final losses,
+    data/reference_ladder.parquet, differ by up to 0.75 %). Other ladder designs tried on a GPU
+    gave errors between -11 % and +6 %, so one run's error is noisy.
     """
     return {
         "name": "demo-quick" if quick else "demo",
