@@ -35,3 +35,23 @@ def chinchilla_grid_runs(params: dict, noise: float, seed: int, n_sizes: int = 6
     N, D = N.ravel(), D.ravel()
     loss = params["E"] + params["A"] / N ** params["alpha"] + params["B"] / D ** params["beta"]
     return pd.DataFrame({"params": N, "tokens": D, "loss": loss * np.exp(noise * rng.standard_normal(N.size))})
+
+
+@pytest.fixture
+def record_property(request):
+    """pytest's `record_property`, with NumPy scalars and arrays turned into Python values first:
+    pytest-xdist ships properties between processes with execnet, which cannot serialise
+    `numpy.float64` and kills the worker."""
+    def record(name: str, value) -> None:
+        request.node.user_properties.append((name, _plain(value)))
+    return record
+
+
+def _plain(value):
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
