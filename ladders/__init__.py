@@ -13,7 +13,8 @@ Public API::
 Modules: ``model`` (transformer), ``tokenizer`` (bytes), ``corpus`` (embedded default and user
 corpora), ``data`` (mixture batches), ``schedules`` (learning rates), ``config`` (RunConfig),
 ``train`` (the loop), ``checkpoint``, ``runlog`` (files of a run), ``parallel`` (data-parallel
-mesh), ``spec`` (ladder specs), ``execute`` (running a ladder).
+mesh), ``spec`` (ladder specs), ``mixtures`` (many mixtures for a spec: lattices, Dirichlet
+samples), ``execute`` (running a ladder).
 """
 import importlib
 

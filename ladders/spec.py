@@ -45,6 +45,11 @@ stable and readable: ``w32-d2-h2-t20k-cosine-<hash>``, where ``<hash>`` is
 (adding sizes, say) keeps the ids, and the finished runs, of unchanged entries.
 ``evals = k`` sets ``eval_every`` to ``ceil(steps / k)`` rounded up to a multiple of
 ``steps_per_dispatch`` (so every dispatch has the same compiled length).
+
+Many mixtures (a mixture ladder) come from a ``[mixtures]`` table of generators instead of the
+``[[mixtures]]`` list: ``random = {count = 24, seed = 0, alpha = 1.0}`` (Dirichlet samples),
+``lattice = 4`` (every mixture with weights in multiples of 1/4), ``uniform = true``,
+``vertices = true``, ``include = [{code = 0.6, prose = 0.4}]`` (see :mod:`ladders.mixtures`).
 """
 from __future__ import annotations
 
@@ -56,6 +61,7 @@ from pathlib import Path
 from .config import RunConfig
 from .corpus import DEFAULT_DOMAINS
 from .data import normalize_mixture
+from .mixtures import MixtureSpecError, generate_mixtures
 from .model import ModelConfig, param_counts
 from .schedules import parse_schedule, schedule_to_dict
 
@@ -235,6 +241,11 @@ def spec_from_dict(d: dict) -> LadderSpec:
     if not domains:
         raise SpecError("[data]: the corpus has no domains")
     mixtures = d.get("mixtures", [])
+    if isinstance(mixtures, dict) and not (mixtures and set(mixtures) <= set(domains)):  # not one mixture
+        try:
+            mixtures = generate_mixtures(mixtures, domains)
+        except MixtureSpecError as e:
+            raise SpecError(str(e)) from None
     mixtures = mixtures if isinstance(mixtures, list) else [mixtures]
     for i, m in enumerate(mixtures):
         _check_keys(f"mixtures[{i}]", m, set(domains))
