@@ -18,7 +18,6 @@ percentile interval over those chained samples, at the chain's ``level``.
 """
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -29,7 +28,7 @@ import pandas as pd
 from fitters.predict import predict_paired
 
 from .errors import InputError
-from .result import FORMAT_VERSION, FitResult, _json_safe, check_domain, design
+from .result import FORMAT_VERSION, FitResult, _json_safe, check_domain, design, json_text
 from .runs import read_runs
 
 TASK_SKIP = 0.1      # step 2 drops each run's checkpoints before this fraction of its final tokens
@@ -198,10 +197,7 @@ class ChainedFit:
                            "stages": [s.to_dict(full=full) for s in self.stages]})
 
     def to_json(self, path: str | Path | None = None, full: bool = True) -> str:
-        text = json.dumps(self.to_dict(full=full), indent=1)
-        if path is not None:
-            Path(path).write_text(text + "\n")
-        return text
+        return json_text(self.to_dict(full=full), path)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "ChainedFit":

@@ -155,10 +155,7 @@ class FitResult:
 
     def to_json(self, path: str | Path | None = None, full: bool = True) -> str:
         """The result as JSON text; also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(full=full), indent=1)
-        if path is not None:
-            Path(path).write_text(text + "\n")
-        return text
+        return json_text(self.to_dict(full=full), path)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "FitResult":
@@ -225,6 +222,14 @@ def check_domain(law: Law, params: Mapping[str, float], X: Mapping) -> None:
             law.validate(params, X)
         except ValueError as e:
             raise InputError(f"law {law.name!r}: {e.args[0] if e.args else e}") from None
+
+
+def json_text(d: Mapping, path: str | Path | None = None) -> str:
+    """``d`` as indented JSON text, also written to ``path`` (with a final newline) when given."""
+    text = json.dumps(d, indent=1)
+    if path is not None:
+        Path(path).write_text(text + "\n")
+    return text
 
 
 def load_fit(path: str | Path) -> FitResult:
