@@ -16,6 +16,10 @@ from . import multipower, tissue     # noqa: E402  whole-curve laws across learn
 
 LAWS.update({law.name: law for law in (tissue.LAW, multipower.LAW)})
 
+from . import mixture_additive, mixture_joint, mixture_linear, mixture_ye  # noqa: E402  data-mixture laws (families per domain set)
+
+LAWS.update({law.name: law for law in (mixture_ye.LAW, mixture_additive.LAW, mixture_joint.LAW, mixture_linear.LAW)})
+
 
 def get_law(name: str | Law) -> Law:
     """The law called ``name`` (a :class:`Law` passes through)."""

@@ -14,6 +14,10 @@ datasets, a loss paired with a task accuracy) build them in ``observe`` (table, 
 the law is undefined (e.g. a loss below a fitted shift); ``defaults`` sets the objective a law is
 fitted with unless told otherwise (e.g. ``{"space": "linear"}`` for a response near 0).
 :func:`fix` gives the law with some parameters held at given values (passed in ``X["_fixed"]``).
+
+A *family* (e.g. a mixture law, one parameter per ``mix.<domain>`` column) is registered once and
+built per input set: ``specialize(inputs)`` returns the law for those input columns (cached, so the
+engine compiles each once), and its ``observe`` hands the law it built in ``Observations.law``.
 """
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ class Law:
     observe: Callable | None = None             # (table, **options) -> Observations, for fits not one per row
     validate: Callable | None = None            # (params, X) -> None; ValueError naming an input outside the domain
     defaults: Mapping[str, Any] = field(default_factory=dict)  # objective defaults, e.g. {"space": "linear"}
+    specialize: Callable | None = None          # (inputs) -> Law: a family whose parameters depend on the data
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -99,6 +104,7 @@ class Observations:
     fixed: natural parameters held at these values (e.g. shifts from per-dataset fits).
     starts: data-dependent starting points in fit space (S, P) (all parameters; fixed ones ignored).
     notes: JSON-safe facts about how the observations were built (kept in the result's diagnostics).
+    law: the law to fit when a family builds it from the data (``Law.specialize``); None: the law observed with.
     """
     X: dict
     y: np.ndarray
@@ -106,6 +112,7 @@ class Observations:
     fixed: dict = field(default_factory=dict)
     starts: np.ndarray | None = None
     notes: dict = field(default_factory=dict)
+    law: Any = None
 
 
 def fix(law: Law, names: Sequence[str]) -> Law:

@@ -78,6 +78,7 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     else:
         obs = observe(law, read_runs(runs, columns, required=law.columns), law_options)
         X, y = obs.X, np.asarray(obs.y, float)
+        law = obs.law or law        # a family built for these data (e.g. one parameter per mixture domain)
     fixed = {**obs.fixed, **(fixed or {})}
     full_law = law
     if fixed:

@@ -105,8 +105,9 @@ class FitResult:
         head = [f"{self.law.name} law   {self.law.formula}"]
         if self.source:
             head.append(f"source: {self.source}")
-        if self.diagnostics.get("note"):
-            head.append(f"note: {self.diagnostics['note']}")
+        for note in (self.diagnostics.get("note"), (self.diagnostics.get("observations") or {}).get("note")):
+            if note:
+                head.append(f"note: {note}")
         if self.objective is not None:
             loss = self.options.get("loss", "huber")
             head.append(f"objective ({loss}, {self.options.get('space', 'log')} residuals): {self.objective:.6e}   "
@@ -138,7 +139,7 @@ class FitResult:
     def to_dict(self, full: bool = True) -> dict:
         """JSON-safe dict; ``full=False`` leaves out samples, residuals and data (for stdout)."""
         d = {
-            "format": FORMAT_VERSION, "law": self.law.name, "formula": self.law.formula,
+            "format": FORMAT_VERSION, "law": self.law.name, "formula": self.law.formula, "inputs": list(self.law.inputs),
             "params": self.params, "se": self.se, "ci": _lists(self.ci), "level": self.level,
             "objective": self.objective, "n_points": self.n_points, "n_starts": self.n_starts,
             "n_converged": self.n_converged, "converged": self.converged,
@@ -163,6 +164,11 @@ class FitResult:
             law = get_law(d["law"])
         except KeyError as e:
             raise InputError(f"fit file: {e.args[0]}") from None
+        if law.specialize is not None:      # a family: the law for the inputs it was fitted with
+            try:
+                law = law.specialize(tuple(d.get("inputs") or ()))
+            except ValueError as e:
+                raise InputError(f"fit file: law {law.name!r}: {e.args[0]}") from None
         params = {n: float(d["params"][n]) for n in law.names if n in d.get("params", {})}
         missing = [n for n in law.names if n not in params]
         if missing:
