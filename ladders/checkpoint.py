@@ -5,7 +5,8 @@ int32 arrays exactly as in memory, so a restored run continues bit for bit), tog
 ``meta`` record (the step and anything the caller adds).  The file is written to a temporary name
 and renamed over the previous checkpoint, so a kill at any moment leaves either the old or the new
 checkpoint, never a torn one.  The data stream needs no state of its own: batches are a pure
-function of ``(seed, step)`` (:mod:`ladders.data`).
+function of ``(seed, step)`` (:mod:`ladders.data`).  ``name`` selects another file of the
+folder: a run keeps ``fork-<step>.npz`` (:func:`fork_name`) at the steps its children start from.
 """
 from __future__ import annotations
 
@@ -19,24 +20,39 @@ import numpy as np
 FILENAME = "checkpoint.npz"
 
 
-def save(directory, state, meta: dict) -> None:
-    """Write pytree ``state`` and ``meta`` (JSON-able dict) to ``directory/checkpoint.npz``."""
+def fork_name(step: int) -> str:
+    """The file a run keeps at ``step`` for the runs forked from it."""
+    return f"fork-{int(step):08d}.npz"
+
+
+def save(directory, state, meta: dict, name: str = FILENAME) -> None:
+    """Write pytree ``state`` and ``meta`` (JSON-able dict) to ``directory/name``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(state)]
     arrays = {f"leaf_{i:05d}": x for i, x in enumerate(leaves)}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    tmp = directory / (FILENAME + ".tmp")
+    tmp = directory / (name + ".tmp")
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, directory / FILENAME)
+    os.replace(tmp, directory / name)
 
 
-def load(directory, like):
-    """``(state, meta)`` restored into the structure of pytree ``like``, or ``None`` if absent."""
-    path = Path(directory) / FILENAME
+def read_meta(directory, name: str = FILENAME) -> dict | None:
+    """The ``meta`` record of a checkpoint, or ``None`` if absent."""
+    path = Path(directory) / name
+    if not path.exists():
+        return None
+    with np.load(path) as data:
+        return json.loads(data["meta"].tobytes().decode())
+
+
+def load(directory, like, name: str = FILENAME):
+    """``(state, meta)`` restored into the structure of pytree ``like`` (arrays or
+    ``jax.ShapeDtypeStruct``), or ``None`` if absent."""
+    path = Path(directory) / name
     if not path.exists():
         return None
     with np.load(path) as data:

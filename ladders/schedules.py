@@ -1,7 +1,7 @@
 """Learning-rate schedules as plain data, and the one function that turns them into per-step LRs.
 
 A schedule is a small frozen dataclass (``Constant``, ``Cosine``, ``Linear``, ``WSD``,
-``MultiStep``) that round-trips through a plain dict (``to_dict`` / :func:`schedule_from_dict`)
+``MultiStep``, ``Rewarm``) that round-trips through a plain dict (``to_dict`` / :func:`schedule_from_dict`)
 or a compact string (``str(s)`` / :func:`parse_schedule`, e.g.
 ``"wsd:peak=0.003,warmup=100,decay_fraction=0.2,decay_shape=linear,floor=0"``).
 :func:`lr_array` is the single implementation of "the learning rate at update ``i``": the
@@ -23,6 +23,12 @@ Conventions (``T`` total updates, indexed ``i = 0 .. T-1``; ``lr[i]`` is the rat
   (warmup-stable-decay; Zhai et al. 2022, Hu et al. 2024 "MiniCPM"): ``peak`` until the last
   ``D = round(decay_fraction * T)`` updates, then decay.  ``MultiStep``: ``peak * gamma ** k``
   after ``k`` milestones have passed (update ``i`` uses the decayed rate once ``i >= milestone``).
+* ``Rewarm``: a ``WSD`` over the first ``T1 = T - round(rewarm_fraction * T)`` updates (its
+  warmup, if a fraction, is a fraction of ``T1``), then a second cycle over the last
+  ``T2 = round(rewarm_fraction * T)`` updates: a linear re-warmup to ``rewarm_peak`` over
+  ``rewarm_warmup`` updates (a float in (0, 1): a fraction of ``T2``) and a ``decay_shape``
+  decay to ``floor`` (the ``classic`` FP-then-QAT pipeline: the FP phase has its own cooldown,
+  the QAT phase re-warms; Dremov et al. 2025, "Compute-Optimal Quantization-Aware Training").
 * ``warmup`` and ``milestones`` given as floats in ``(0, 1)`` are fractions of ``T``
   (rounded to whole updates), so one schedule fits every run of a ladder; integers are updates.
 * ``floor`` is an absolute learning rate.
@@ -94,7 +100,32 @@ class MultiStep:
     kind = "multistep"
 
 
-KINDS = {cls.kind: cls for cls in (Constant, Cosine, Linear, WSD, MultiStep)}
+@dataclass(frozen=True)
+class Rewarm:
+    """A WSD cycle, then a second cycle (re-warmup to ``rewarm_peak``, decay) over the last
+    ``rewarm_fraction`` of updates; ``rewarm_peak`` defaults to ``peak``."""
+    peak: float
+    warmup: float = 0
+    decay_fraction: float = 0.2
+    decay_shape: str = "linear"
+    floor: float = 0.0
+    rewarm_fraction: float = 0.2
+    rewarm_peak: float | None = None
+    rewarm_warmup: float = 0
+    kind = "rewarm"
+
+    def __post_init__(self):
+        if self.rewarm_peak is None:
+            object.__setattr__(self, "rewarm_peak", self.peak)
+
+
+KINDS = {cls.kind: cls for cls in (Constant, Cosine, Linear, WSD, MultiStep, Rewarm)}
+
+
+def split_steps(total: int, fraction: float) -> int:
+    """The number of updates in the last ``fraction`` of ``total``: ``round(fraction * total)``
+    (the WSD decay, the second cycle of ``Rewarm``, the QAT phase of a run)."""
+    return int(round(fraction * total))
 
 
 def decay_factor(p: np.ndarray, shape: str, peak: float, floor: float) -> np.ndarray:
@@ -121,6 +152,11 @@ def _decay(lr: np.ndarray, start: int, total: int, shape: str, peak: float, floo
         lr[start:] = decay_factor(p, shape, peak, floor)
 
 
+def warmup_steps(schedule, total_steps: int) -> int:
+    """The number of warmup updates of ``schedule`` in a run of ``total_steps`` updates."""
+    return min(_steps(parse_schedule(schedule).warmup, int(total_steps)), int(total_steps))
+
+
 def lr_array(schedule, total_steps: int) -> np.ndarray:
     """The learning rate of every update ``0 .. total_steps - 1`` (float64 array).
 
@@ -131,13 +167,18 @@ def lr_array(schedule, total_steps: int) -> np.ndarray:
     total = int(total_steps)
     if total < 0:
         raise ValueError(f"total_steps must be >= 0, got {total_steps}")
-    warmup = min(_steps(s.warmup, total), total)
+    warmup = warmup_steps(s, total)
     lr = np.full(total, float(s.peak), dtype=np.float64)
     if s.kind in ("cosine", "linear"):
         _decay(lr, warmup, total, s.kind, s.peak, s.floor)
     elif s.kind == "wsd":
-        n_decay = int(round(s.decay_fraction * total))
+        n_decay = split_steps(total, s.decay_fraction)
         _decay(lr, max(total - n_decay, warmup), total, s.decay_shape, s.peak, s.floor)
+    elif s.kind == "rewarm":
+        second = split_steps(total, s.rewarm_fraction)
+        first = WSD(s.peak, s.warmup, s.decay_fraction, s.decay_shape, s.floor)
+        again = WSD(s.rewarm_peak, s.rewarm_warmup, 1.0, s.decay_shape, s.floor)
+        return np.concatenate([lr_array(first, total - second), lr_array(again, second)])
     elif s.kind == "multistep":
         i = np.arange(total)
         passed = sum((i >= _steps(m, total)).astype(np.int64) for m in s.milestones)
@@ -156,13 +197,20 @@ def _validate(s):
     floor = getattr(s, "floor", 0.0)
     if floor < 0 or floor > s.peak:
         raise ValueError(f"{s.kind} schedule: floor must be in [0, peak], got {floor!r}")
-    if s.kind == "wsd":
+    if s.kind in ("wsd", "rewarm"):
         if not 0.0 <= s.decay_fraction <= 1.0:
-            raise ValueError(f"wsd schedule: decay_fraction must be in [0, 1], got {s.decay_fraction!r}")
+            raise ValueError(f"{s.kind} schedule: decay_fraction must be in [0, 1], got {s.decay_fraction!r}")
         if s.decay_shape not in DECAY_SHAPES:
-            raise ValueError(f"wsd schedule: unknown decay_shape {s.decay_shape!r}; expected one of {DECAY_SHAPES}")
+            raise ValueError(f"{s.kind} schedule: unknown decay_shape {s.decay_shape!r}; expected one of {DECAY_SHAPES}")
         if s.decay_shape == "exponential" and floor <= 0:
-            raise ValueError("wsd schedule: an exponential (geometric) decay needs floor > 0")
+            raise ValueError(f"{s.kind} schedule: an exponential (geometric) decay needs floor > 0")
+    if s.kind == "rewarm":
+        if not 0.0 <= s.rewarm_fraction <= 1.0:
+            raise ValueError(f"rewarm schedule: rewarm_fraction must be in [0, 1], got {s.rewarm_fraction!r}")
+        if not (s.rewarm_peak > 0 and math.isfinite(s.rewarm_peak)) or s.rewarm_peak < floor:
+            raise ValueError(f"rewarm schedule: rewarm_peak must be a finite number >= floor and > 0, got {s.rewarm_peak!r}")
+        if s.rewarm_warmup < 0:
+            raise ValueError(f"rewarm schedule: rewarm_warmup must be >= 0, got {s.rewarm_warmup!r}")
     return s
 
 

@@ -12,7 +12,8 @@ The update (one optimizer step on a batch ``x`` of windows, learning rate ``lr_t
 +15 % on a 2-core CPU), with the parameter and optimizer buffers donated.  Evaluations happen
 every ``eval_every`` updates and after the last; each writes rows of the runs table:
 
-* ``dataset="train"``: mean training loss over the updates since the previous evaluation;
+* ``dataset="train"``: mean training loss over the updates since the previous evaluation (for
+  a forked run's first evaluation: since the fork);
 * ``dataset=<domain>``: mean loss on the fixed validation windows of each corpus domain;
 * ``dataset="validation"``: those domain losses averaged with the training mixture's weights.
 
@@ -23,6 +24,18 @@ Columns: ``run, params, tokens, flops, step, lr, dataset, loss, mix.<domain>...`
 ``D = step * batch_size * context`` (predicted tokens seen); ``flops = 6 N D`` (Kaplan et al.
 2020: forward + backward, attention and embeddings left out); ``lr`` is the rate of the update
 that produced step ``step`` (``lr_array[step - 1]``); ``loss`` is in nats per token.
+
+Quantization-aware training (``config.quant``, :mod:`ladders.quant`): at update
+``qat_start = steps - round(f * steps)`` the FP state becomes a QAT state (per-channel scales
+initialised from the weights, Adam state of the weights kept), and from then on every update
+trains the fake-quantized model and every evaluation measures it.  Rows also carry ``bits``
+(the weight bit width of the evaluated model: ``16`` for a full-precision model, i.e. FP runs
+and FP phases) and ``qat_fraction`` (the share of the row's tokens trained quantization-aware,
+``(step - qat_start) / step``; 0 for FP rows), plus ``qat_fraction_target`` (the run's ``f``),
+``embed_bits``, ``qat_pipeline``, ``run_kind`` (``fp``, ``qat`` or ``trunk``) and ``parent``.
+
+A run with a ``parent`` starts from the checkpoint its parent kept at the fork step (its rows
+begin after it); a run with ``forks`` evaluates and keeps a checkpoint at each of them.
 
 A checkpoint follows every evaluation; a restarted run loads it, deletes rows of later
 evaluations and continues exactly (batches are a function of ``(seed, step)``).  A non-finite
@@ -50,7 +63,7 @@ import optax
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import checkpoint, data, parallel, runlog
+from . import checkpoint, data, parallel, quant, runlog
 from .config import RunConfig, as_run_config
 from .corpus import cache_root, load_corpus
 from .model import ModelConfig, init_params, loss_fn, param_counts
@@ -90,19 +103,36 @@ def optimizer_for(config: RunConfig):
     return make_optimizer(config.clip, config.b1, config.b2, config.eps, config.weight_decay)
 
 
+def quant_config(config: RunConfig) -> quant.QuantConfig | None:
+    """The run's :class:`ladders.quant.QuantConfig`, or None for an FP run."""
+    q = config.quant
+    return None if q is None else quant.QuantConfig(q["bits"], q["embed_bits"])
+
+
+def model_loss(model: ModelConfig, qc: quant.QuantConfig | None):
+    """``(params, batch) -> loss``: of the model itself, or (``qc``) of its fake-quantized weights
+    from a QAT state ``{"model", "scales"}``."""
+    if qc is None:
+        return lambda params, batch: loss_fn(params, batch, model)
+    return lambda state, batch: loss_fn(quant.quantize_params(state, qc), batch, model)
+
+
 @functools.lru_cache(maxsize=32)
-def make_train_steps(model: ModelConfig, clip: float, b1: float, b2: float, eps: float, weight_decay: float):
+def make_train_steps(model: ModelConfig, clip: float, b1: float, b2: float, eps: float, weight_decay: float,
+                     qc: quant.QuantConfig | None = None):
     """Jitted ``(params, opt_state, batches (k, B, T+1), lrs (k,), active (k,)) -> (params, opt_state, losses (k,))``.
 
     Update ``j`` of the chunk runs only where ``active[j]``: a shorter last chunk is padded to
     the same length ``k`` (skipped updates cost nothing, ``lax.cond`` runs one branch), so every
-    chunk of a run uses one compiled function.  Cached per model and optimizer settings.
+    chunk of a run uses one compiled function.  With ``qc`` the parameters are a QAT state and
+    the loss is that of the fake-quantized model.  Cached per model, optimizer and quantization.
     """
     optimizer = make_optimizer(clip, b1, b2, eps, weight_decay)
+    objective = model_loss(model, qc)
 
     def update(carry, batch, lr):
         params, opt_state = carry
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch, model)
+        loss, grads = jax.value_and_grad(objective)(params, batch)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = jax.tree_util.tree_map(lambda p, u: p - lr * u, params, updates)
         return (params, opt_state), loss
@@ -121,11 +151,14 @@ def make_train_steps(model: ModelConfig, clip: float, b1: float, b2: float, eps:
 
 
 @functools.lru_cache(maxsize=32)
-def make_eval(model: ModelConfig):
-    """Jitted ``(params, windows (n, B, T+1)) -> mean loss`` over ``n`` batches."""
+def make_eval(model: ModelConfig, qc: quant.QuantConfig | None = None):
+    """Jitted ``(params, windows (n, B, T+1)) -> mean loss`` over ``n`` batches (of the quantized
+    model with ``qc``; the fake-quantized weights are the quantized values)."""
+    objective = model_loss(model, qc)
+
     @jax.jit
     def evaluate(params, batches):
-        return jnp.mean(jax.lax.map(lambda b: loss_fn(params, b, model), batches))
+        return jnp.mean(jax.lax.map(lambda b: objective(params, b), batches))
     return evaluate
 
 
@@ -138,12 +171,15 @@ def eval_batches(corpus, config: RunConfig) -> dict:
 
 
 def make_rows(config: RunConfig, counts: dict, mixture: dict, step: int, lr: float,
-              losses: dict, status: str) -> pd.DataFrame:
-    """Rows of the runs table for one evaluation (columns in the module docstring)."""
+              losses: dict, status: str, qat: bool = False) -> pd.DataFrame:
+    """Rows of the runs table for one evaluation (columns in the module docstring); ``qat``: the
+    evaluated model is the quantized one."""
     n, tokens = counts["non_embedding"], step * config.tokens_per_step
+    q = config.quant or {}
     base = {
         "run": config.run, "params": n, "tokens": tokens, "flops": 6.0 * n * tokens,
-        "step": step, "lr": lr,
+        "step": step, "lr": lr, "bits": q["bits"] if qat else quant.FULL_PRECISION,
+        "qat_fraction": (step - config.qat_start) / step if qat else 0.0,
     }
     mix = {f"mix.{d}": w for d, w in mixture.items()}
     extra = {
@@ -151,6 +187,9 @@ def make_rows(config: RunConfig, counts: dict, mixture: dict, step: int, lr: flo
         "depth": config.model.depth, "heads": config.model.heads, "context": config.model.context,
         "batch_size": config.batch_size, "schedule": schedule_to_string(config.schedule),
         "steps_total": config.steps, "seed": config.seed,
+        "qat_fraction_target": q.get("fraction", 0.0), "embed_bits": q["embed_bits"] if qat else quant.FULL_PRECISION,
+        "qat_pipeline": q.get("pipeline", ""), "run_kind": "qat" if q else ("trunk" if config.trunk else "fp"),
+        "parent": config.parent["run"] if config.parent else "",
     }
     rows = [{**base, "dataset": name, "loss": float(loss), **mix, **extra} for name, loss in losses.items()]
     return pd.DataFrame(rows)
@@ -186,6 +225,35 @@ def train_run(config, out_dir, progress: bool = True, corpus=None, stop_at_step:
         return _train(config, run_dir, progress, corpus, stop_at_step)
 
 
+def _restore(config: RunConfig, run_dir: Path, params, opt_state, optimizer, qc):
+    """``(params, opt_state, step, qat)`` from the run's own checkpoint, else from its parent's fork
+    checkpoint, else the fresh state at step 0."""
+    name = checkpoint.FILENAME
+    meta = checkpoint.read_meta(run_dir)
+    source = run_dir
+    if meta is None and config.parent is not None:
+        source, name = run_dir.parent / config.parent["run"], checkpoint.fork_name(config.parent["step"])
+        meta = checkpoint.read_meta(source, name)
+        if meta is None or meta.get("qat"):
+            parent_status = (runlog.read_status(source) or {}).get("status", "not started")
+            raise ValueError(f"run {config.run}: its parent run {config.parent['run']} has no FP checkpoint at step "
+                             f"{config.parent['step']} ({source / name}; the parent is {parent_status}); "
+                             "train the parent first")
+    if meta is None:
+        return params, opt_state, 0, False
+    like = (params, opt_state)
+    if meta.get("qat"):
+        like = jax.eval_shape(lambda p, o: quant.start(p, o, qc, optimizer), params, opt_state)
+    (params, opt_state), meta = checkpoint.load(source, like, name)
+    return params, opt_state, int(meta["step"]), bool(meta.get("qat", False))
+
+
+def eval_points(config: RunConfig) -> np.ndarray:
+    """Sorted steps at which the run evaluates: multiples of ``eval_every``, its forks, the last step."""
+    every = np.arange(config.eval_every, config.steps + 1, config.eval_every)
+    return np.unique(np.concatenate([every, np.asarray(config.forks, dtype=int), [config.steps]]))
+
+
 def _train(config: RunConfig, run_dir: Path, progress: bool, corpus, stop_at_step) -> dict:
     status = runlog.read_status(run_dir)
     if status and status["status"] in ("done", "diverged"):
@@ -201,29 +269,31 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, corpus, stop_at_ste
     lrs = lr_array(config.schedule, steps)  # float64, logged as is; float32 on the device
     optimizer = optimizer_for(config)
     mesh = parallel.data_mesh(config.batch_size)
+    qc, qat_start = quant_config(config), config.qat_start
 
     params = init_params(config.model, jax.random.key(config.seed))
-    opt_state = optimizer.init(params)
-    step = 0
-    restored = checkpoint.load(run_dir, (params, opt_state))
-    if restored is not None:
-        (params, opt_state), meta = restored
-        step = int(meta["step"])
+    params, opt_state, step, qat = _restore(config, run_dir, params, optimizer.init(params), optimizer, qc)
     runlog.drop_rows_after(run_dir, step)
     params, opt_state = parallel.replicate((params, opt_state), mesh)
 
-    train_steps = make_train_steps(config.model, config.clip, config.b1, config.b2, config.eps, config.weight_decay)
-    evaluate = make_eval(config.model)
+    settings = (config.model, config.clip, config.b1, config.b2, config.eps, config.weight_decay)
     valid = {d: parallel.shard_batch(w, mesh, 1) for d, w in eval_batches(corpus, config).items()}
     info = {"steps": steps, "params": counts["non_embedding"], "params_total": counts["total"],
             "tokens": steps * config.tokens_per_step}
+    points = eval_points(config)
 
     bar = tqdm(total=steps, initial=step, desc=config.run, disable=not progress, unit="step", leave=False)
     train_sum, train_count, started = 0.0, 0, time.time()
     try:
         while step < steps:
-            next_eval = min(steps, (step // config.eval_every + 1) * config.eval_every)
+            if qc is not None and not qat and step >= qat_start:  # the QAT phase begins
+                params, opt_state = parallel.replicate(quant.start(params, opt_state, qc, optimizer), mesh)
+                qat = True
+            next_eval = int(points[np.searchsorted(points, step, side="right")])
             n = min(config.steps_per_dispatch, next_eval - step)
+            if qc is not None and not qat:
+                n = min(n, qat_start - step)
+            train_steps = make_train_steps(*settings, qc if qat else None)
             params, opt_state, losses = dispatch(train_steps, params, opt_state, corpus, mixture, config,
                                                  lrs, step, n, mesh)
             bad = np.flatnonzero(~np.isfinite(losses))
@@ -237,6 +307,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, corpus, stop_at_ste
             bar.update(n)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
             if step == next_eval:
+                evaluate = make_eval(config.model, qc if qat else None)
                 results = {"train": train_sum / train_count}
                 for domain, windows in valid.items():
                     results[domain] = float(evaluate(params, windows))
@@ -247,9 +318,12 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, corpus, stop_at_ste
                     return status
                 state = "done" if step == steps else "running"
                 runlog.write_rows(run_dir, step, make_rows(config, counts, mixture, step, float(lrs[step - 1]),
-                                                            results, state))
+                                                            results, state, qat))
+                meta = {"step": step, "qat": qat}
+                if step in config.forks:
+                    checkpoint.save(run_dir, (params, opt_state), meta, checkpoint.fork_name(step))
                 if state == "running":
-                    checkpoint.save(run_dir, (params, opt_state), {"step": step})
+                    checkpoint.save(run_dir, (params, opt_state), meta)
                 status = dict(status=state, step=step, loss=results["validation"],
                               seconds=time.time() - started, **info)
                 runlog.write_status(run_dir, **status)
@@ -260,5 +334,5 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, corpus, stop_at_ste
         bar.close()
     ckpt = run_dir / checkpoint.FILENAME
     if ckpt.exists():
-        ckpt.unlink()  # a finished run needs no checkpoint
+        ckpt.unlink()  # a finished run needs no checkpoint (its forks stay)
     return runlog.read_status(run_dir)

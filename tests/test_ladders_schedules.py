@@ -52,6 +52,8 @@ def test_fractional_warmup():
     "wsd:peak=0.003,warmup=100,decay_fraction=0.2,decay_shape=linear,floor=0.0",
     "multistep:peak=0.001,warmup=0,milestones=0.5;0.75,gamma=0.3",
     "cosine:peak=0.001,warmup=0.05,floor=0.0001",
+    "rewarm:peak=0.003,warmup=20,decay_fraction=0.2,decay_shape=cosine,floor=0.0,rewarm_fraction=0.3,"
+    "rewarm_peak=0.001,rewarm_warmup=0.1",
 ])
 def test_round_trips(text):
     s = parse_schedule(text)
@@ -60,8 +62,19 @@ def test_round_trips(text):
     np.testing.assert_array_equal(lr_array(s, 500), lr_array(schedule_to_dict(s), 500))
 
 
+def test_rewarm_is_a_wsd_then_a_second_cycle():
+    """The classic FP-then-QAT schedule: WSD over T1 = T - round(f T), re-warmup, decay."""
+    lr = lr_array({"kind": "rewarm", "peak": 1.0, "warmup": 2, "decay_fraction": 0.5, "rewarm_fraction": 0.4,
+                   "rewarm_peak": 0.5, "rewarm_warmup": 2}, 10)
+    np.testing.assert_allclose(lr, [0.5, 1, 1, 2 / 3, 1 / 3, 0, 0.25, 0.5, 0.25, 0])
+    np.testing.assert_array_equal(lr[:6], lr_array("wsd:peak=1,warmup=2,decay_fraction=0.5", 6))
+    assert parse_schedule("rewarm:peak=0.1").rewarm_peak == 0.1          # defaults to the peak
+
+
 @pytest.mark.parametrize("d,match", [
     ({"kind": "nope", "peak": 1}, "unknown schedule kind"),
+    ({"kind": "rewarm", "peak": 1, "rewarm_fraction": 1.5}, "rewarm_fraction"),
+    ({"kind": "rewarm", "peak": 1, "rewarm_peak": -1}, "rewarm_peak"),
     ({"kind": "cosine"}, "peak"),
     ({"kind": "cosine", "peak": 1, "decay": 2}, "unknown key"),
     ({"kind": "wsd", "peak": 1, "decay_shape": "exponential"}, "floor > 0"),
