@@ -8,7 +8,9 @@ cluster's executor (``dask.distributed.Client.get_executor()``, Ray's ``RayExecu
 workers see the same ``out`` directory.  With ``max_workers=1`` and no executor the runs go
 one after another in this process (with a progress bar per run).  A run that raises is recorded
 as ``failed`` (with the error) and the ladder goes on; a diverged run is recorded as such and
-the ladder goes on.  Unfinished runs resume from their checkpoints.
+the ladder goes on.  Unfinished runs resume from their checkpoints.  A run with a ``parent``
+(a QAT ladder's forks, :mod:`ladders.branches`) is started only once its parent has finished;
+if the parent failed or diverged, the child is recorded as failed saying so.
 
 :func:`ladder_status` summarises a ladder directory; :func:`read_ladder_runs` returns the rows
 of all its runs as one runs-table DataFrame.
@@ -100,7 +102,7 @@ def run_ladder(spec, out_dir, executor: cf.Executor | None = None, progress: boo
                disable=not progress)
     try:
         if executor is None and (workers == 1 or len(todo) <= 1):
-            for r in todo:
+            for r in todo:  # the spec lists parents before their children
                 try:
                     train_run(r, out_dir, progress=progress, corpus=corpus)
                 except Exception as e:  # noqa: BLE001 - recorded, the ladder goes on
@@ -112,17 +114,32 @@ def run_ladder(spec, out_dir, executor: cf.Executor | None = None, progress: boo
                 executor = cf.ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                                                   mp_context=multiprocessing.get_context("spawn"))
             try:
-                # longest first (by 6 N D), so no worker is left with a big run at the end
-                order = sorted(todo, key=lambda r: -param_counts(r.model)["total"] * r.tokens)
-                futures = {executor.submit(train_run, r.to_dict(), str(out_dir), False): r.run for r in order}
-                pending = set(futures)
-                while pending:
+                # longest first (by 6 N D, counting from the fork), so no worker is left with a big
+                # run at the end; a child once its parent has finished
+                cost = lambda r: param_counts(r.model)["total"] * (r.steps - (r.parent["step"] if r.parent else 0))
+                waiting = sorted(todo, key=lambda r: -cost(r))
+                unfinished = {r.run for r in todo}
+                futures, pending = {}, set()
+                while waiting or pending:
+                    is_ready = lambda r: not r.parent or r.parent["run"] not in unfinished
+                    ready, waiting = [r for r in waiting if is_ready(r)], [r for r in waiting if not is_ready(r)]
+                    for r in ready:
+                        try:
+                            future = executor.submit(train_run, r.to_dict(), str(out_dir), False)
+                        except Exception as e:  # noqa: BLE001 - e.g. a broken pool: recorded, the ladder goes on
+                            _record_failure(out_dir, r.run, e)
+                            unfinished.discard(r.run)
+                            bar.update(1)
+                            continue
+                        futures[future] = r.run
+                        pending.add(future)
                     finished, pending = cf.wait(pending, timeout=2.0, return_when=cf.FIRST_COMPLETED)
                     for future in finished:
                         try:
                             future.result()
                         except Exception as e:  # noqa: BLE001
                             _record_failure(out_dir, futures[future], e)
+                        unfinished.discard(futures[future])
                         bar.update(1)
                     if progress and pending:  # show the steps of the runs in flight
                         steps = {futures[f]: (runlog.read_status(out_dir / futures[f]) or {}) for f in pending}

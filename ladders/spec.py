@@ -58,14 +58,15 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .config import RunConfig
+from . import branches
+from .config import RunConfig, tokens_label
 from .corpus import DEFAULT_DOMAINS
 from .data import normalize_mixture
 from .mixtures import MixtureSpecError, generate_mixtures
 from .model import ModelConfig, param_counts
 from .schedules import parse_schedule, schedule_to_dict
 
-TOP_KEYS = {"name", "seed", "seeds", "sizes", "model", "budget", "train", "schedules", "data", "mixtures"}
+TOP_KEYS = {"name", "seed", "seeds", "sizes", "model", "budget", "train", "schedules", "data", "mixtures", "qat"}
 SIZE_KEYS = {"width", "depth", "heads"}
 BUDGET_KEYS = {"tokens_per_param", "tokens"}
 TRAIN_KEYS = {"batch_size", "evals", "eval_every", "eval_windows", "steps_per_dispatch",
@@ -87,13 +88,6 @@ def _check_keys(where: str, table, allowed: set) -> dict:
     return table
 
 
-def _tokens_label(tokens: int) -> str:
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if tokens >= scale:
-            return f"{tokens / scale:.3g}{suffix}"
-    return str(tokens)
-
-
 @dataclass
 class LadderSpec:
     """A parsed, validated ladder spec; :meth:`runs` expands it, :meth:`make_run` adds one run."""
@@ -106,6 +100,7 @@ class LadderSpec:
     data: dict = field(default_factory=lambda: {"corpus": "default"})
     mixtures: list = field(default_factory=list)
     seeds: list = field(default_factory=lambda: [0])
+    qat: dict = field(default_factory=dict)
 
     # -- the corpus --------------------------------------------------------------------------
     def corpus_spec(self):
@@ -132,11 +127,12 @@ class LadderSpec:
 
     def make_run(self, width: int, depth: int, heads: int, tokens: int | None = None,
                  tokens_per_param: float | None = None, schedule=None, mixture: dict | None = None,
-                 seed: int | None = None, run: str | None = None) -> RunConfig:
+                 seed: int | None = None, run: str | None = None, quant: dict | None = None) -> RunConfig:
         """One run with this spec's defaults, e.g. a held-out larger model for a prediction check.
 
         Exactly one of ``tokens`` / ``tokens_per_param``; ``schedule``, ``mixture`` and ``seed``
-        default to the spec's first; ``run`` defaults to the stable id described above.
+        default to the spec's first; ``run`` defaults to the stable id described above;
+        ``quant`` makes it a QAT run (:class:`ladders.config.RunConfig`).
         """
         try:
             model = self.model_config(width, depth, heads)
@@ -156,18 +152,20 @@ class LadderSpec:
         train = dict(self.train)
         evals = train.pop("evals", None)
         config = RunConfig(run="pending", model=model, tokens=tokens, schedule=schedule, mixture=mixture,
-                           corpus=self.corpus_spec(), seed=int(seed if seed is not None else self.seeds[0]), **train)
+                           corpus=self.corpus_spec(), seed=int(seed if seed is not None else self.seeds[0]),
+                           quant=quant, **train)
         if evals is not None:
             k = config.steps_per_dispatch
             every = max(1, math.ceil(config.steps / int(evals)))
             config = RunConfig.from_dict({**config.to_dict(), "eval_every": math.ceil(every / k) * k})
         if run is None:
-            run = (f"w{width}-d{depth}-h{heads}-t{_tokens_label(tokens)}-{schedule['kind']}-"
-                   f"{config.fingerprint()}")
+            kind = schedule["kind"] if quant is None else f"b{quant['bits']}-f{quant['fraction']:g}-{quant['pipeline']}"
+            run = f"w{width}-d{depth}-h{heads}-t{tokens_label(tokens)}-{kind}-{config.fingerprint()}"
         return RunConfig.from_dict({**config.to_dict(), "run": run})
 
     def runs(self) -> list:
-        """Every run of the ladder, in expansion order (module docstring)."""
+        """Every run of the ladder, in expansion order (module docstring); with QAT axes, the
+        runs of :mod:`ladders.branches` (trunks first, parents before their children)."""
         out = []
         key, values = next(iter(self.budget.items()))
         mixtures = self.mixtures or [None]
@@ -176,9 +174,14 @@ class LadderSpec:
                 for schedule in self.schedules:
                     for mixture in mixtures:
                         for seed in self.seeds:
-                            out.append(self.make_run(size["width"], size["depth"], size["heads"],
-                                                     schedule=schedule, mixture=mixture, seed=seed,
-                                                     **{key: value}))
+                            if self.qat:
+                                out += branches.cell_runs(self, size, {key: value}, schedule, mixture, seed, self.qat)
+                            else:
+                                out.append(self.make_run(size["width"], size["depth"], size["heads"],
+                                                         schedule=schedule, mixture=mixture, seed=seed,
+                                                         **{key: value}))
+        if self.qat:
+            return branches.with_trunks(self, out)
         ids = [r.run for r in out]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
@@ -235,8 +238,14 @@ def spec_from_dict(d: dict) -> LadderSpec:
         raise SpecError(f"[data]: corpus must be 'default' (or use data.text / data.arrays), got {data['corpus']!r}")
     seeds = d.get("seeds", [d.get("seed", 0)])
     seeds = seeds if isinstance(seeds, list) else [seeds]
+    qat = {}
+    if "qat" in d:
+        try:
+            qat = branches.check_qat(_check_keys("[qat]", d["qat"], branches.QAT_KEYS), schedules)
+        except branches.QATSpecError as e:
+            raise SpecError(str(e)) from None
     spec = LadderSpec(sizes=sizes, budget={bkey: values}, name=str(d.get("name", "ladder")), model=model,
-                      train=train, schedules=schedules, data=data, mixtures=[], seeds=[int(s) for s in seeds])
+                      train=train, schedules=schedules, data=data, mixtures=[], seeds=[int(s) for s in seeds], qat=qat)
     domains = spec.domains()
     if not domains:
         raise SpecError("[data]: the corpus has no domains")
