@@ -12,6 +12,10 @@ Contestants (all on the CPU, all after warm-up / compilation):
   updates per dispatch in one ``lax.scan``, donated buffers, bf16 matmul inputs (the trainer's
   default ``compute_dtype``), synchronised after every dispatch as the train loop does.
 * ``jax-trainer-fp32``: the same with ``compute_dtype="float32"``.
+* with ``--qat B [B ...]``: ``jax-trainer-qatB``, the trainer's QAT step at ``B`` bits (weights
+  fake-quantized with learned per-channel scales, embeddings at ``max(B, 4)``,
+  :mod:`ladders.quant`); the ratio ``jax-trainer / jax-trainer-qatB`` is the QAT step's cost
+  relative to the FP step (target <= 1.3).
 * ``torch-eager-fp32`` / ``torch-eager-bf16``: the model written in PyTorch, one update per
   Python call, float32 or ``torch.autocast(bfloat16)`` (bf16 matmul inputs, as ours).  PyTorch
   runs with the intra-op thread count (1 .. cores) that a short probe finds fastest.
@@ -31,7 +35,7 @@ CPU's AMX units only through bf16 inputs).  Compile time is the first call (the 
 PyTorch), with JAX's persistent cache and inductor's caches off.  The load average before and
 after is printed: on a shared machine, read the ratios, not the absolute numbers.
 
-Run:  ``python benchmarks/trainer_speed.py [--seconds 12] [--rounds 4] [--k 8] [--ablations]``
+Run:  ``python benchmarks/trainer_speed.py [--seconds 12] [--rounds 4] [--k 8] [--ablations] [--qat 2 4]``
 (``pip install -e .[bench]`` for PyTorch, a CPU-only wheel is enough; without it only the JAX side
 and the peaks are timed).
 """
@@ -49,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ladders import quant
 from ladders.model import ModelConfig, init_params, loss_fn, param_counts
 from ladders.train import make_optimizer, make_train_steps
 
@@ -109,13 +114,17 @@ def measure_peaks(n: int = 2048) -> dict:
 
 
 class JaxTrainer:
-    """The trainer's own step: ``k`` updates per dispatch, synchronised per dispatch."""
+    """The trainer's own step: ``k`` updates per dispatch, synchronised per dispatch (``qc``: the
+    QAT step, from the state :func:`ladders.quant.start` makes)."""
 
-    def __init__(self, cfg: ModelConfig, batch: int, k: int):
+    def __init__(self, cfg: ModelConfig, batch: int, k: int, qc: quant.QuantConfig | None = None):
         self.cfg, self.batch, self.k = cfg, batch, k
-        self.step = make_train_steps(cfg, 1.0, 0.9, 0.95, 1e-8, 0.1)
+        self.step = make_train_steps(cfg, 1.0, 0.9, 0.95, 1e-8, 0.1, qc)
+        optimizer = make_optimizer(1.0, 0.9, 0.95, 1e-8, 0.1)
         self.params = init_params(cfg, jax.random.key(0))
-        self.opt_state = make_optimizer(1.0, 0.9, 0.95, 1e-8, 0.1).init(self.params)
+        self.opt_state = optimizer.init(self.params)
+        if qc is not None:
+            self.params, self.opt_state = quant.start(self.params, self.opt_state, qc, optimizer)
         tokens = np.random.default_rng(0).integers(0, cfg.vocab, (batch, cfg.context + 1))
         self.batches = jnp.asarray(np.broadcast_to(tokens, (k,) + tokens.shape), dtype=jnp.int32)
         self.lrs, self.active = jnp.full((k,), 1e-3, jnp.float32), jnp.ones((k,), bool)
@@ -302,6 +311,8 @@ def main(argv=None):
     ap.add_argument("--no-torch", action="store_true", help="time only the JAX side")
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     ap.add_argument("--ablations", action="store_true", help="also time jax-naive, jax-k1 and jax-gelu")
+    ap.add_argument("--qat", type=int, nargs="*", default=[], metavar="B",
+                    help="also time the QAT step at these bit widths (embeddings at max(B, 4))")
     args = ap.parse_args(argv)
 
     ours = ModelConfig(width=args.width, depth=args.depth, heads=args.heads, context=args.context, vocab=256,
@@ -331,6 +342,9 @@ def main(argv=None):
 
     add("jax-trainer", ours, lambda: JaxTrainer(ours, args.batch, args.k))
     add("jax-trainer-fp32", fp32, lambda: JaxTrainer(fp32, args.batch, args.k))
+    for b in args.qat:
+        add(f"jax-trainer-qat{b}", ours,
+            lambda b=b: JaxTrainer(ours, args.batch, args.k, quant.QuantConfig(b, quant.default_embed_bits(b))))
     if args.ablations:
         gelu32 = replace(fp32, activation="gelu")
         add("jax-naive", gelu32, lambda: JaxNaive(gelu32, args.batch))
@@ -387,6 +401,10 @@ def main(argv=None):
         if ref in rates and "jax-trainer" in rates:
             extra = f";  jax-trainer-fp32 / {ref} = {ratio('jax-trainer-fp32', ref):.2f}" if "jax-trainer-fp32" in rates else ""
             print(f"jax-trainer / {ref} = {ratio('jax-trainer', ref):.2f}{extra}")
+    for b in args.qat:
+        if f"jax-trainer-qat{b}" in rates and "jax-trainer" in rates:
+            print(f"jax-trainer / jax-trainer-qat{b} = {ratio('jax-trainer', f'jax-trainer-qat{b}'):.3f}"
+                  f"  (the {b}-bit QAT step's time over the FP step's; target <= 1.3)")
     if torch_threads is not None:
         print(f"(torch with {torch_threads} intra-op thread(s); ratios are medians of per-round ratios over "
               f"{args.rounds} rounds)")
