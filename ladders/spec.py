@@ -46,6 +46,26 @@ stable and readable: ``w32-d2-h2-t20k-cosine-<hash>``, where ``<hash>`` is
 ``evals = k`` sets ``eval_every`` to ``ceil(steps / k)`` rounded up to a multiple of
 ``steps_per_dispatch`` (so every dispatch has the same compiled length).
 
+A size may carry its own budget (``{width = 8, depth = 1, heads = 1, tokens_per_param = [5000]}``),
+which replaces ``[budget]`` for it (``[budget]`` may then be left out): a sparse design of
+(size, budget) cells instead of the full product.
+
+A ``[qat]`` table adds quantization-aware training (:mod:`ladders.branches`; the schedules
+must be ``wsd``)::
+
+    [qat]
+    bits = [2, 4, 6]                  # weight bit widths of the QAT runs (1..8)
+    qat_fraction = [0.1, 0.3, 0.5]    # share of the updates (the last ones) trained QAT
+    qat_pipeline = ["classic", "fused"]
+    embed_min_bits = 4                # embeddings / head at max(bits, 4); 16 keeps them FP
+    qat_peak = 3e-3                   # classic: the QAT re-warmup's peak (default: the schedule's)
+    qat_warmup = 0.1                  # classic: its warmup, a fraction of the QAT updates (or updates)
+    share_trunks = true               # train each FP trunk once and fork it
+
+Each cell (size x budget x schedule x mixture x seed) then has an FP reference run, a QAT run per
+(pipeline, fraction, bits), the classic pipeline's FP runs of ``(1 - f)`` of the updates, and
+shared constant-LR trunks they start from.
+
 Many mixtures (a mixture ladder) come from a ``[mixtures]`` table of generators instead of the
 ``[[mixtures]]`` list: ``random = {count = 24, seed = 0, alpha = 1.0}`` (Dirichlet samples),
 ``lattice = 4`` (every mixture with weights in multiples of 1/4), ``uniform = true``,
@@ -167,9 +187,9 @@ class LadderSpec:
         """Every run of the ladder, in expansion order (module docstring); with QAT axes, the
         runs of :mod:`ladders.branches` (trunks first, parents before their children)."""
         out = []
-        key, values = next(iter(self.budget.items()))
         mixtures = self.mixtures or [None]
         for size in self.sizes:
+            key, values = next(iter((_size_budget(size) or self.budget).items()))
             for value in values:
                 for schedule in self.schedules:
                     for mixture in mixtures:
@@ -192,6 +212,22 @@ class LadderSpec:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+def _size_budget(size: dict) -> dict:
+    """A size's own budget (``tokens_per_param`` or ``tokens``), overriding ``[budget]``; or ``{}``."""
+    return {k: v for k, v in size.items() if k in BUDGET_KEYS}
+
+
+def _check_budget(where: str, budget: dict) -> dict:
+    """``{key: [values]}`` with exactly one budget key and positive values; errors name ``where``."""
+    if len(budget) != 1:
+        raise SpecError(f"{where}: give exactly one of 'tokens_per_param' (list) and 'tokens' (list)")
+    (key, values), = budget.items()
+    values = values if isinstance(values, list) else [values]
+    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
+        raise SpecError(f"{where}: {key} must be a non-empty list of positive numbers, got {budget[key]!r}")
+    return {key: values}
+
+
 def spec_from_dict(d: dict) -> LadderSpec:
     """Validate a spec given as a dict (the parsed TOML) and return a :class:`LadderSpec`."""
     _check_keys("ladder spec", d, TOP_KEYS)
@@ -199,22 +235,20 @@ def spec_from_dict(d: dict) -> LadderSpec:
         raise SpecError("ladder spec: 'sizes' (a list of {width, depth, heads}) is required")
     sizes = []
     for i, size in enumerate(d["sizes"]):
-        _check_keys(f"sizes[{i}]", size, SIZE_KEYS)
+        _check_keys(f"sizes[{i}]", size, SIZE_KEYS | BUDGET_KEYS)
         missing = sorted(SIZE_KEYS - set(size))
         if missing:
             raise SpecError(f"sizes[{i}]: missing {missing}")
-        for k, v in size.items():
+        for k in SIZE_KEYS:
+            v = size[k]
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise SpecError(f"sizes[{i}]: {k} must be a positive integer, got {v!r}")
-        sizes.append(dict(size))
+        own = _size_budget(size)
+        sizes.append({**{k: size[k] for k in SIZE_KEYS}, **(_check_budget(f"sizes[{i}]", own) if own else {})})
     model = dict(_check_keys("[model]", d.get("model", {}), {f.name for f in fields(ModelConfig)} - SIZE_KEYS))
-    budget = _check_keys("[budget]", d.get("budget", {}), BUDGET_KEYS)
-    if len(budget) != 1:
-        raise SpecError("[budget]: give exactly one of 'tokens_per_param' (list) and 'tokens' (list)")
-    (bkey, values), = budget.items()
-    values = values if isinstance(values, list) else [values]
-    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
-        raise SpecError(f"[budget]: {bkey} must be a non-empty list of positive numbers, got {budget[bkey]!r}")
+    budget = {}
+    if "budget" in d or not all(_size_budget(s) for s in sizes):
+        budget = _check_budget("[budget]", _check_keys("[budget]", d.get("budget", {}), BUDGET_KEYS))
     train = dict(_check_keys("[train]", d.get("train", {}), TRAIN_KEYS))
     if "evals" in train and "eval_every" in train:
         raise SpecError("[train]: give either 'evals' or 'eval_every', not both")
@@ -244,7 +278,7 @@ def spec_from_dict(d: dict) -> LadderSpec:
             qat = branches.check_qat(_check_keys("[qat]", d["qat"], branches.QAT_KEYS), schedules)
         except branches.QATSpecError as e:
             raise SpecError(str(e)) from None
-    spec = LadderSpec(sizes=sizes, budget={bkey: values}, name=str(d.get("name", "ladder")), model=model,
+    spec = LadderSpec(sizes=sizes, budget=budget, name=str(d.get("name", "ladder")), model=model,
                       train=train, schedules=schedules, data=data, mixtures=[], seeds=[int(s) for s in seeds], qat=qat)
     domains = spec.domains()
     if not domains:

@@ -120,3 +120,21 @@ def test_the_documented_example_spec_expands():
     example = textwrap.dedent(doc.split("::", 1)[1].split("Expansion order")[0])
     runs = expand_spec(example)
     assert len(runs) == 2 * 3 and runs[0].mixture == {"code": 0.5, "prose": 0.3, "comments": 0.2}
+
+
+def test_a_size_may_carry_its_own_budget():
+    spec = {"sizes": [{"width": 32, "depth": 1, "heads": 2, "tokens_per_param": [40]},
+                      {"width": 16, "depth": 1, "heads": 2, "tokens": [5000, 9000]},
+                      {"width": 16, "depth": 2, "heads": 2}],
+            "budget": {"tokens_per_param": [3]}}
+    runs = expand_spec(spec)
+    n = lambda r: param_counts(r.model)["non_embedding"]
+    assert [(r.model.width, r.model.depth, r.tokens) for r in runs] == [
+        (32, 1, 40 * n(runs[0])), (16, 1, 5000), (16, 1, 9000), (16, 2, 3 * n(runs[3]))]
+    del spec["budget"]          # needed only by sizes without their own
+    with pytest.raises(SpecError, match=r"\[budget\]"):
+        load_spec(spec)
+    spec["sizes"].pop()
+    assert len(expand_spec(spec)) == 3
+    with pytest.raises(SpecError, match=r"sizes\[0\]: tokens_per_param must be"):
+        load_spec({"sizes": [{"width": 8, "depth": 1, "heads": 1, "tokens_per_param": [-1]}]})
