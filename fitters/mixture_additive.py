@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import nnls
 
-from .mixture import MAX_STARTS, Family, family, masked_log_power, stack
+from .mixture import FIT_DEFAULTS, MAX_STARTS, Family, family, masked_log_power, stack
 
 E_FRACTIONS = (0.02, 0.3, 0.6, 0.8, 0.9)    # heuristic E, as fractions of the smallest fitted loss
 SCALE_SHARES = (0.1, 0.3)                   # share of the median reducible loss given to each N/D term
@@ -146,6 +146,6 @@ SPEC = Family(
     name="mixture-additive",
     formula="L = E + 1/(sum_j C_j h_j^gamma_j) + A/N^alpha + B/D^beta",
     citation="Shukor et al. 2025, arXiv:2507.09404 (additive law)",
-    params=params, log_predict=log_predict, starts=starts, scale="optional",
+    params=params, log_predict=log_predict, starts=starts, defaults=FIT_DEFAULTS, scale="optional",
 )
 LAW = family(SPEC)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import mixture_additive as additive
-from .mixture import Family, family, masked_log_power, stack
+from .mixture import FIT_DEFAULTS, Family, family, masked_log_power, stack
 
 
 def params(domains, scale):
@@ -65,6 +65,6 @@ SPEC = Family(
     name="mixture-joint",
     formula="L = E + 1/(sum_j C_j h_j^gamma_j) + (sum_j CA_j h_j)^gamma_A/N^alpha + (sum_j CB_j h_j)^gamma_B/D^beta",
     citation="Shukor et al. 2025, arXiv:2507.09404 (joint law)",
-    params=params, log_predict=log_predict, starts=starts, scale="required",
+    params=params, log_predict=log_predict, starts=starts, defaults=FIT_DEFAULTS, scale="required",
 )
 LAW = family(SPEC)

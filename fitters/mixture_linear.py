@@ -54,6 +54,6 @@ SPEC = Family(
     formula="L = sum_j b_j h_j",
     citation="RegMix linear baseline (Liu et al. 2024, arXiv:2407.01492), OLS with statsmodels",
     params=params, log_predict=log_predict, starts=starts, scale="none",
-    defaults={"loss": "squared", "space": "linear"}, notes=notes,
+    defaults={"loss": "squared", "space": "linear", "gtol": 1e-11, "ftol": 0.0}, notes=notes,
 )
 LAW = family(SPEC)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from .mixture import MAX_STARTS, Family, family, stack
+from .mixture import FIT_DEFAULTS, MAX_STARTS, Family, family, stack
 
 C_FRACTIONS = (1e-3, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
 
@@ -53,6 +53,6 @@ SPEC = Family(
     name="mixture-ye",
     formula="L = c + k exp(sum_j t_j h_j)   (t of the first domain = 0)",
     citation="Ye et al. 2024, arXiv:2403.16952 (data mixing law at fixed N, D)",
-    params=params, log_predict=log_predict, starts=starts, scale="none",
+    params=params, log_predict=log_predict, starts=starts, defaults=FIT_DEFAULTS, scale="none",
 )
 LAW = family(SPEC)
