@@ -88,10 +88,34 @@ def _law_options(args) -> dict:
     tasks = getattr(args, "task", None)
     if tasks:
         opts["task"] = tasks[0] if len(tasks) == 1 else tasks
+    targets = getattr(args, "target", None)
+    if targets:
+        opts["target"] = _target(targets)
     shifts = getattr(args, "shifts", None)
     if shifts is not None:
         opts["shifts"] = shifts if shifts in ("scaling", "fit") else _float_mapping(shifts, "--shifts")
     return {k: v for k, v in opts.items() if v is not None}
+
+
+def _target(items) -> str | dict[str, float]:
+    """``["Pile-CC"]`` -> ``"Pile-CC"``; ``["A=0.5", "B=0.5"]`` -> ``{"A": 0.5, "B": 0.5}`` (a weighted target)."""
+    if len(items) == 1 and "=" not in items[0]:
+        return items[0]
+    return _pairs(items, "--target", "DATASET=WEIGHT")
+
+
+def _pairs(items, flag: str, form: str) -> dict[str, float]:
+    """Repeated ``NAME=NUMBER`` flags -> ``{NAME: number}``."""
+    out = {}
+    for item in items or []:
+        k, sep, v = str(item).rpartition("=")
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            sep = ""
+        if not sep or not k.strip():
+            raise InputError(f"{flag} {item!r}: write {form} (repeat the flag for each), e.g. {flag} code=0.3")
+    return out
 
 
 def _float_mapping(text: str, flag: str) -> dict[str, float]:
@@ -155,6 +179,14 @@ def cmd_predict(args) -> None:
 
 def cmd_plan(args) -> None:
     from .plan import plan
+    if args.mixture:                                # mixture laws: the optimal training mixture
+        from .plan_mixture import cli_plan as mixture_plan
+        return mixture_plan(args, _load(args), _emit, _pairs)
+    if args.floor is not None:                      # schedules: one final learning rate
+        if len(args.floor) > 1 or "=" in args.floor[0]:
+            raise InputError(f"--floor {args.floor}: with --steps give one final learning rate; --floor DOMAIN=W is "
+                             f"for --mixture")
+        args.floor = float(args.floor[0])
     if args.steps is not None or args.schedule:     # whole-curve laws: the schedule planner
         from .curves import cli_plan
         return cli_plan(args, _load(args), _emit)
@@ -243,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "run, step, lr) or per run (JSON run -> schedule); default: the data's lr column")
     f.add_argument("--schedule", action="append", metavar="RUN=SCHEDULE", help="tissue, multipower: one run's "
                    "schedule, e.g. --schedule a=cosine:peak=3e-4,warmup=100,total_steps=10000 (repeat per run)")
+    f.add_argument("--target", action="append", metavar="DATASET[=WEIGHT]", help="mixture laws: the dataset whose "
+                   "loss is the response, or repeated DATASET=WEIGHT for a weighted mean of several (weights normalised)")
     f.add_argument("--out", metavar="FIT.json", help="save the full result (with samples) for predict/plan")
     f.add_argument("--json", **json_flag)
     f.set_defaults(func=cmd_fit)
@@ -277,11 +311,21 @@ def build_parser() -> argparse.ArgumentParser:
                            "among families and best WSD decay fraction")
             q.add_argument("--peak", type=float, metavar="LR", help="with --steps: peak learning rate (default: the fit's)")
             q.add_argument("--warmup", type=float, metavar="W", help="with --steps: warmup steps, or a fraction < 1")
-            q.add_argument("--floor", type=float, metavar="LR", help="with --steps: final rate of decays (default: the fit's)")
+            q.add_argument("--floor", action="append", metavar="LR | DOMAIN=W", help="with --steps: final rate of decays "
+                           "(default: the fit's); with --mixture: a domain's least weight (repeat per domain)")
             q.add_argument("--families", metavar="F,F", help="with --steps: constant,cosine,linear,multistep,wsd (default all)")
             q.add_argument("--decay-fractions", metavar="F,F", help="with --steps: WSD decay fractions to scan")
             q.add_argument("--schedule", action="append", metavar="SCHEDULE", help="a schedule to rank (repeat); "
                            "with total_steps=T in it, at its own length")
+            q.add_argument("--mixture", action="store_true", help="mixture laws: the training mixture minimising the "
+                           "predicted target loss at --params N --tokens D (or --flops C)")
+            q.add_argument("--params", type=float, metavar="N", help="with --mixture: model size")
+            q.add_argument("--tokens", type=float, metavar="D", help="with --mixture: training tokens")
+            q.add_argument("--cap", action="append", metavar="DOMAIN=W", help="with --mixture: a domain's largest weight")
+            q.add_argument("--unique-tokens", action="append", metavar="DOMAIN=T", help="with --mixture: a domain's "
+                           "unique tokens; its weight x D may not exceed --max-epochs x T")
+            q.add_argument("--max-epochs", type=float, metavar="E", help="with --unique-tokens: passes allowed over a "
+                           "domain's unique tokens (default 1)")
 
     l = sub.add_parser("laws", help="list the laws and the published coefficients")
     l.add_argument("--json", **json_flag)

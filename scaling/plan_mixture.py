@@ -404,3 +404,28 @@ def _binding(domains, w, lo, hi, why) -> list[dict]:
         if lo[j] > 0 and w[j] <= lo[j] + SNAP:
             out.append({"domain": d, "constraint": "floor", "limit": float(lo[j])})
     return out
+
+
+def cli_plan(args, fit, emit, pairs) -> None:
+    """``scaling plan FIT.json --mixture [--params N --tokens D | --flops C] [--cap D=W] [--floor D=W]
+    [--unique-tokens D=T] [--max-epochs E] [--json]``: the planned mixture, one line per domain."""
+    from .plan import plan
+    if args.loss is not None or args.steps is not None:
+        raise InputError("--mixture plans a training mixture; --loss and --steps belong to other planners")
+    options = {"params": args.params, "tokens": args.tokens, "max_epochs": args.max_epochs, "level": args.level,
+               "caps": pairs(args.cap, "--cap", "DOMAIN=W") or None,
+               "floors": pairs(args.floor, "--floor", "DOMAIN=W") or None,
+               "unique_tokens": pairs(args.unique_tokens, "--unique-tokens", "DOMAIN=T") or None}
+    out = plan(fit, flops=args.flops, **{k: v for k, v in options.items() if v is not None})
+    at = ", ".join(f"{k} {out[k]:.4g}" for k in ("params", "tokens", "flops") if out.get(k) is not None)
+    lines = [f"optimal mixture from {fit.law.name} (target {out['target']}){', ' + at if at else ''}:"]
+    bind = {b["domain"]: b["constraint"] for b in out["binding"]}
+    for d, w in out["mixture"].items():
+        span = out["mixture_interval"][d] if out["mixture_interval"] else None
+        lines.append(f"  {d:<24}{w:>9.4f}" + (f"   [{span[0]:.4f}, {span[1]:.4f}]" if span else "")
+                     + (f"   ({bind[d]} binds)" if d in bind else ""))
+    span = f"   [{out['interval'][0]:.6g}, {out['interval'][1]:.6g}]" if out["interval"] else ""
+    lines.append(f"predicted loss {out['loss']:.6g}{span}   (uniform mixture: {out['loss_uniform']:.6g})")
+    if out.get("note"):
+        lines.append(f"note: {out['note']}")
+    emit(args, out, "\n".join(lines))
