@@ -12,3 +12,12 @@ def reference_ladder() -> pd.DataFrame:
     provenance in ``data/reference_ladder.md``."""
     with resources.as_file(resources.files("scaling._data") / "reference_ladder.parquet") as path:
         return pd.read_parquet(path)
+
+
+def mixture_ladder() -> pd.DataFrame:
+    """The mixture ladder on the embedded corpus (2 sizes x 41 mixtures of code, prose and
+    comments, plus the planned optimum and repeats at other seeds; column ``role``: ``fit``,
+    ``held-out``, ``optimum``, ``repeat``); spec in ``data/mixture_ladder.toml``, provenance in
+    ``data/mixture_ladder.md``."""
+    with resources.as_file(resources.files("scaling._data") / "mixture_ladder.parquet") as path:
+        return pd.read_parquet(path)
