@@ -20,6 +20,10 @@ from . import mixture_additive, mixture_joint, mixture_linear, mixture_ye  # noq
 
 LAWS.update({law.name: law for law in (mixture_ye.LAW, mixture_additive.LAW, mixture_joint.LAW, mixture_linear.LAW)})
 
+from . import qat  # noqa: E402  compute-optimal QAT (Dremov et al. 2025)
+
+LAWS.update({law.name: law for law in (qat.LAW, qat.CLOSED_FORM)})
+
 
 def get_law(name: str | Law) -> Law:
     """The law called ``name`` (a :class:`Law` passes through)."""

@@ -20,7 +20,7 @@ from .errors import InputError
 
 FLOPS_PER_PARAM_TOKEN = 6.0
 POSITIVE = ("params", "tokens", "flops", "loss")
-KEY = ("run", "params", "tokens", "step", "dataset")
+KEY = ("run", "params", "tokens", "step", "dataset", "bits", "qat_fraction")   # what tells two rows apart
 
 
 def _load(source) -> pd.DataFrame:
