@@ -38,7 +38,7 @@ from .pairing import dataset_rows, pair_rows
 PREFIX = "mix."
 SUM_TOL = 1e-2          # |sum of a row's weights - 1| allowed before the row is an error
 SCALE = ("params", "tokens")
-MAX_STARTS = 128        # data-dependent starts per fit (heuristic + random), solved together by the engine
+MAX_STARTS = 64         # data-dependent starts per fit (heuristic + random), solved together by the engine
 FIT_DEFAULTS = {"gtol": 1e-8, "ftol": 1e-13}   # Huber sums of well-fitted mixtures are ~1e-6: scipy's gtol 1e-5 stops early
 
 
