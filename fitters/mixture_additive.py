@@ -123,9 +123,9 @@ def starts(H, y, S, law, rng):
     return perturb(np.array(rows), blocks, _domains(law), K, rng, np.min(y))
 
 
-def perturb(base, blocks, domains, K, rng, y_min):
-    """Fill up to ``MAX_STARTS`` with random perturbations of the heuristic starts (E, C_j, gamma_j)."""
-    n_new = max(0, MAX_STARTS - len(base))
+def perturb(base, blocks, domains, K, rng, y_min, total=MAX_STARTS):
+    """Fill up to ``total`` starts with random perturbations of the heuristic starts (E, C_j, gamma_j)."""
+    n_new = max(0, total - len(base))
     pick = base[rng.integers(0, len(base), n_new)].copy()
     c, g = blocks["C_" + domains[0]], blocks["gamma_" + domains[0]]
     pick[:, c] += rng.normal(0, 0.7, (n_new, K))
