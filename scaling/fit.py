@@ -76,7 +76,8 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         y = _response(law, table)
         obs = Observations(X=X, y=y, data=table[list(law.columns) + [law.response]].reset_index(drop=True))
     else:
-        obs = observe(law, read_runs(runs, columns, required=law.columns), law_options)
+        table = read_runs(runs, columns, required=law.columns)
+        obs = observe(law, table if dataset is None else select_dataset(table, dataset), law_options)
         X, y = obs.X, np.asarray(obs.y, float)
         law = obs.law or law        # a family built for these data (e.g. one parameter per mixture domain)
     fixed = {**obs.fixed, **(fixed or {})}

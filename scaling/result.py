@@ -24,6 +24,7 @@ from .errors import InputError
 from .runs import read_runs
 
 FORMAT_VERSION = 1
+WEAK_WIDTH = 0.5       # an exponent whose interval is wider than this is reported as weakly identified
 
 
 def percentile_interval(values: np.ndarray, level: float, axis: int = 0):
@@ -129,7 +130,35 @@ class FitResult:
         lines += [rule] + [row(n, v, self.se.get(n), self.ci.get(n)) for n, v in self.params.items()]
         if self.derived:
             lines += [rule] + [row(n, v, None, self.derived_ci.get(n)) for n, v in self.derived.items()]
-        return "\n".join(head + [rule] + lines + [rule])
+        return "\n".join(head + [rule] + lines + [rule] + self._identification())
+
+    def _identification(self) -> list[str]:
+        """The condition number and the parameters the data pin down only loosely (:meth:`weakly_identified`)."""
+        out = []
+        cond = self.diagnostics.get("condition_number")
+        if cond is not None:
+            out.append(f"condition number of the scaled normal matrix: {cond:.3g}")
+        if self.samples is not None and len(self.samples) > 1:
+            weak = self.weakly_identified()
+            out.append(f"weakly identified ({100 * self.level:g}% interval wider than a factor 10 for a coefficient, "
+                       f"{WEAK_WIDTH} for another parameter): " + (", ".join(weak) if weak else "none"))
+        return out
+
+    def weakly_identified(self) -> list[str]:
+        """Parameters whose interval in fit space is wide: for a positive coefficient (fitted as its log)
+        the interval spans more than a factor 10, for any other parameter (an exponent) it is wider
+        than ``WEAK_WIDTH``; so is a free parameter whose samples are not all finite or do not vary at all
+        (the data do not depend on it, and the covariance's pseudo-inverse gives it no spread)."""
+        if self.samples is None or len(self.samples) < 2:
+            return []
+        with np.errstate(all="ignore"):
+            t = self.law.from_natural(self.samples)
+        finite = np.all(np.isfinite(t), axis=0)
+        lo, hi = percentile_interval(np.where(np.isfinite(t), t, 0.0), self.level)
+        limit = np.where(np.arange(self.law.n_params) < self.law.n_log, np.log(10.0), WEAK_WIDTH)
+        free = [self.se.get(n) is not None or not self.se for n in self.law.names]   # held-fixed ones have se None
+        return [n for n, ok, w, m, f in zip(self.law.names, finite, hi - lo, limit, free)
+                if f and (not ok or w > m or w < 1e-9)]      # no spread: the parameter has no effect on these data
 
     def __repr__(self) -> str:
         ps = ", ".join(f"{k}={v:.4g}" for k, v in self.params.items())

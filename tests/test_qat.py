@@ -158,3 +158,14 @@ def test_grid_optima_average_seeds_and_flag_edges():
         assert abs(r["qat_fraction"] - want) <= 0.1       # the grid's spacing
     assert opt["tokens_per_byte"].tolist() == [80.0, 5120.0]
     assert opt.sort_values("tokens_per_byte")["qat_fraction"].is_monotonic_increasing
+
+
+def test_summary_reports_what_the_data_do_not_identify(fit):
+    """The acceptance data pin every parameter; one bit width leaves the bit exponents unidentified."""
+    assert fit.weakly_identified() == []
+    assert "weakly identified" in fit.summary() and "condition number" in fit.summary()
+    one_width = synthetic_runs(sizes=SIZES[::2], ratios=RATIOS[::2], bits=(4,)).drop(columns="loss_true")
+    with pytest.warns(UserWarning, match="poorly identified"):
+        weak = scaling.fit("qat", one_width, n_starts=16)
+    assert {"kappa", "chi", "mu"} <= set(weak.weakly_identified())
+    assert "kappa" in weak.summary().splitlines()[-1]
