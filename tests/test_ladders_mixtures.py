@@ -108,3 +108,27 @@ def test_bad_mixture_tables_are_spec_errors_naming_the_key(table, match):
     d = {"sizes": [{"width": 32, "depth": 2, "heads": 2}], "budget": {"tokens": [1000]}, "mixtures": table}
     with pytest.raises(SpecError, match=match):
         load_spec(d)
+
+
+@pytest.mark.slow
+def test_a_mixture_ladder_logs_every_domain_and_the_weights(tmp_path):
+    """Runs of a [mixtures] table log mix.<domain> (0 for unused domains) and every domain's loss (which
+    domain wins where is tested on the shipped ladder, tests/test_mixture_ladder.py)."""
+    from ladders import read_ladder_runs, run_ladder
+    spec = {"name": "vertices", "sizes": [{"width": 32, "depth": 1, "heads": 2}], "budget": {"tokens": [32 * 8 * 32]},
+            "model": {"context": 32}, "train": {"batch_size": 8, "evals": 2, "eval_windows": 32, "steps_per_dispatch": 8},
+            "schedules": [{"kind": "cosine", "peak": 1e-2, "warmup": 0.1, "floor": 1e-3}],
+            "mixtures": {"vertices": True}}
+    status = run_ladder(spec, tmp_path, max_workers=1, progress=False)
+    assert (status.status == "done").all() and len(status) == 3
+    rows = read_ladder_runs(tmp_path)
+    assert set(rows.dataset) == set(DOMAINS) | {"train", "validation"}
+    assert rows.groupby(["run", "step"]).size().eq(5).all()
+    final = rows[rows.step == rows.steps_total]
+    for d in DOMAINS:
+        own = final[final[f"mix.{d}"] == 1.0]
+        others = final[final[f"mix.{d}"] == 0.0]
+        assert len(own.run.unique()) == 1 and len(others.run.unique()) == 2
+        assert (own[[f"mix.{e}" for e in DOMAINS if e != d]] == 0.0).all().all()
+        # the validation loss of a single-domain run is its own domain's
+        assert own[own.dataset == "validation"].loss.item() == pytest.approx(own[own.dataset == d].loss.item())
