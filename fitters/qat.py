@@ -136,24 +136,28 @@ def inputs(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return n, d, bits, f
 
 
-def _chinchilla_tokens(d, f, mode: str, index) -> np.ndarray:
-    """D of the Chinchilla part: D_fp + D_qat (``"total"``) or D_fp (``"fp"``)."""
+def _check_chinchilla_tokens(f, mode: str, index) -> None:
+    """D of the Chinchilla part is D_fp + D_qat (``"total"``) or D_fp (``"fp"``, undefined at f = 1)."""
     if mode not in TOKEN_MODES:
         raise ValueError(f"chinchilla_tokens={mode!r}; choose one of {TOKEN_MODES}")
-    if mode == "total":
-        return d
-    if np.any(f >= 1):
+    if mode == "fp" and np.any(f >= 1):
         raise ValueError(f"row {index[int(np.flatnonzero(f >= 1)[0])]}: qat_fraction 1 leaves no FP tokens for the "
                          f"Chinchilla part (chinchilla_tokens='fp'); use chinchilla_tokens='total'")
-    return (1 - f) * d
 
 
 def prepare(table: pd.DataFrame, chinchilla_tokens: str = "total", **_options) -> dict:
-    """The law's inputs for a table's rows: logs relative to :data:`REFERENCE` and masks (FP rows get
-    placeholder 0s where a penalty input is unused)."""
+    """The law's inputs for a table's rows (validated; errors name the row and column)."""
     n, d, bits, f = inputs(table)
-    d_chin = _chinchilla_tokens(d, f, chinchilla_tokens, table.index)
+    _check_chinchilla_tokens(f, chinchilla_tokens, table.index)
+    return design(n, d, bits, f, chinchilla_tokens)
+
+
+def design(n, d, bits, f, chinchilla_tokens: str = "total") -> dict:
+    """The law's inputs for arrays (any broadcastable shapes) of N, D, bits and f: logs relative to
+    :data:`REFERENCE` and masks (FP entries get placeholder 0s where a penalty input is unused)."""
+    n, d, bits, f = np.broadcast_arrays(*(np.asarray(v, float) for v in (n, d, bits, f)))
     qat, no_fp = f > 0, f >= 1
+    d_chin = d if chinchilla_tokens == "total" else np.where(no_fp, 1.0, 1 - f) * d
     s = tokens_per_byte(n, d, np.where(qat, bits, 8.0))
     ref = REFERENCE
     return {"log_params_c": np.log(n / ref["params"]), "log_tokens_c": np.log(d_chin / ref["tokens"]),

@@ -161,6 +161,9 @@ PLANNERS: dict = {}   # law name -> planner(fit, **options); families without an
 from .plan_schedule import plan_schedule  # noqa: E402  schedules for the whole-curve laws
 
 PLANNERS.update({"tissue": plan_schedule, "multipower": plan_schedule})
+from .plan_qat import plan_closed_form, plan_qat  # noqa: E402  QAT fraction and bit width (Dremov et al. 2025)
+
+PLANNERS.update({"qat": plan_qat, "qat-closed-form": plan_closed_form})
 from .plan_mixture import plan_mixture  # noqa: E402  the optimal training mixture for the mixture laws
 
 PLANNERS.update({name: plan_mixture for name in ("mixture-ye", "mixture-additive", "mixture-joint", "mixture-linear")})

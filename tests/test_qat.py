@@ -169,3 +169,65 @@ def test_summary_reports_what_the_data_do_not_identify(fit):
         weak = scaling.fit("qat", one_width, n_starts=16)
     assert {"kappa", "chi", "mu"} <= set(weak.weakly_identified())
     assert "kappa" in weak.summary().splitlines()[-1]
+
+
+# -- planners -------------------------------------------------------------------------------
+
+def test_plan_fraction_matches_the_law(fit):
+    n, b, S = 4e8, 2, 600.0
+    d = S * n * b / 8
+    out = scaling.plan(fit, params=n, tokens=d, bits=b)
+    assert out["tokens_per_byte"] == pytest.approx(S)
+    assert abs(out["qat_fraction"] - optimal_fraction(TRUE, n, d, b)) < 0.02
+    lo, hi = out["qat_fraction_interval"]
+    assert lo <= out["qat_fraction"] <= hi and hi - lo < 0.1
+    assert out["qat_fraction_closed_form"] == pytest.approx(float(qat.closed_form(S, 6.7297)))
+    t = pd.DataFrame({"params": n, "tokens": d, "bits": b, "qat_fraction": [out["qat_fraction"] - 0.02,
+                                                                            out["qat_fraction"], out["qat_fraction"] + 0.02]})
+    losses = fit.predict(t)["loss_pred"].to_numpy()
+    assert losses[1] == pytest.approx(out["loss"], rel=1e-12) and losses[1] < min(losses[0], losses[2])
+    # the FP model of fp_params on the same tokens has the QAT model's loss, and is smaller
+    fp = pd.DataFrame({"params": [out["fp_params"]], "tokens": [d], "bits": [16], "qat_fraction": [0.0]})
+    assert fit.predict(fp)["loss_pred"].iloc[0] == pytest.approx(out["loss"], rel=1e-9)
+    assert 0 < out["fp_params_ratio"] < 1
+
+
+def test_memory_matched_models_share_S(fit):
+    """N = 8 M / b on the same D tokens: one S = D / M for every bit width, so one closed-form fraction."""
+    memory, d = 2e8, 4e11
+    plans = [scaling.plan(fit, params=8 * memory / b, tokens=d, bits=b) for b in (1, 2, 4, 6, 8)]
+    closed = [scaling.plan(scaling.published("dremov2025"), params=8 * memory / b, tokens=d, bits=b) for b in (1, 2, 4, 8)]
+    assert {round(p["tokens_per_byte"], 9) for p in plans + closed} == {d / memory}
+    assert len({round(p["qat_fraction_closed_form"], 12) for p in plans + closed}) == 1
+    assert closed[0]["loss"] is None and closed[0]["qat_fraction"] == closed[0]["qat_fraction_closed_form"]
+
+
+def test_plan_memory_and_flops(fit):
+    memory, flops = 5e7, 3e19
+    out = scaling.plan(fit, memory=memory, flops=flops, bits=[2, 4, 6])
+    rows = {r["bits"]: r for r in out["by_bits"]}
+    assert out["bits"] == min(rows, key=lambda b: rows[b]["loss"])
+    assert sum(out["bits_probability"].values()) == pytest.approx(1.0)
+    for b, r in rows.items():
+        assert r["params"] * b / 8 <= memory * (1 + 1e-9)
+        assert 6 * r["params"] * r["tokens"] == pytest.approx(flops)
+        # brute force over (N, f) for the point estimate
+        n = np.geomspace(1e6, 8 * memory / b, 300)
+        f = np.linspace(0.01, 0.99, 99)
+        N, F = (a.ravel() for a in np.meshgrid(n, f))
+        L = fit.predict(pd.DataFrame({"params": N, "tokens": flops / (6 * N), "bits": b, "qat_fraction": F}))["loss_pred"]
+        assert r["loss"] <= L.min() + 1e-6
+    with pytest.raises(InputError, match="memory"):
+        scaling.plan(fit, memory=100.0, flops=1e20)
+    with pytest.raises(InputError, match="params=N, tokens=D"):
+        scaling.plan(fit, params=1e8, tokens=1e10)
+    with pytest.raises(InputError, match="bits"):
+        scaling.plan(fit, params=1e8, tokens=1e10, bits=0)
+
+
+def test_closed_form_plans_no_bit_width():
+    pub = scaling.published("dremov2025")
+    with pytest.raises(InputError, match="no loss"):
+        scaling.plan(pub, memory=1e9, flops=1e21)
+    with pytest.raises(InputError, match="S > 1"):
+        scaling.plan(pub, params=1e9, tokens=1e8, bits=4)
