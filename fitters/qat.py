@@ -118,20 +118,20 @@ def inputs(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     for col, v in (("params", n), ("tokens", d)):
         bad = np.flatnonzero(~(np.isfinite(v) & (v > 0)))
         if bad.size:
-            raise ValueError(f"column {col!r}, row {table.index[bad[0]]}: {table[col].iloc[bad[0]]!r} is not a positive number")
+            raise ValueError(f"column {col!r}, row {table.index[bad[0]]}: {table[col].iloc[bad[0]]} is not a positive number")
     bad = np.flatnonzero(~((f >= 0) & (f <= 1)))
     if bad.size:
-        raise ValueError(f"column 'qat_fraction', row {table.index[bad[0]]}: {table['qat_fraction'].iloc[bad[0]]!r} is "
+        raise ValueError(f"column 'qat_fraction', row {table.index[bad[0]]}: {table['qat_fraction'].iloc[bad[0]]} is "
                          f"not a fraction in [0, 1] (the share of the tokens trained quantization-aware; 0 for FP runs; "
                          f"{bad.size} such row(s))")
     qat = f > 0
     bad = np.flatnonzero(qat & ~((bits >= BITS_RANGE[0]) & (bits <= BITS_RANGE[1])))
     if bad.size:
-        raise ValueError(f"column 'bits', row {table.index[bad[0]]}: {table['bits'].iloc[bad[0]]!r} is not a bit width "
+        raise ValueError(f"column 'bits', row {table.index[bad[0]]}: {table['bits'].iloc[bad[0]]} is not a bit width "
                          f"in 1..16 ({bad.size} such row(s))")
     bad = np.flatnonzero(~qat & np.isfinite(bits) & ~((bits >= BITS_RANGE[0]) & (bits <= BITS_RANGE[1])))
     if bad.size:
-        raise ValueError(f"column 'bits', row {table.index[bad[0]]}: {table['bits'].iloc[bad[0]]!r} is not a bit width "
+        raise ValueError(f"column 'bits', row {table.index[bad[0]]}: {table['bits'].iloc[bad[0]]} is not a bit width "
                          f"in 1..16 (an FP row's bits are not used: 16, or leave it empty)")
     return n, d, bits, f
 
@@ -300,7 +300,7 @@ def _closed_form_inputs(table: pd.DataFrame, **_options) -> dict:
     n, d, b = (_column(table, c) for c in ("params", "tokens", "bits"))
     bad = np.flatnonzero(~((b >= BITS_RANGE[0]) & (b <= BITS_RANGE[1])))
     if bad.size:
-        raise ValueError(f"column 'bits', row {table.index[bad[0]]}: {table['bits'].iloc[bad[0]]!r} is not a bit width in 1..16")
+        raise ValueError(f"column 'bits', row {table.index[bad[0]]}: {table['bits'].iloc[bad[0]]} is not a bit width in 1..16")
     S = tokens_per_byte(n, d, b)
     bad = np.flatnonzero(~(S > 1))
     if bad.size:

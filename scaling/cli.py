@@ -91,6 +91,9 @@ def _law_options(args) -> dict:
     targets = getattr(args, "target", None)
     if targets:
         opts["target"] = _target(targets)
+    if getattr(args, "chinchilla", None) is not None:
+        opts["chinchilla"] = _chinchilla_part(args.chinchilla)
+    opts["chinchilla_tokens"] = getattr(args, "chinchilla_tokens", None)
     shifts = getattr(args, "shifts", None)
     if shifts is not None:
         opts["shifts"] = shifts if shifts in ("scaling", "fit") else _float_mapping(shifts, "--shifts")
@@ -116,6 +119,17 @@ def _pairs(items, flag: str, form: str) -> dict[str, float]:
         if not sep or not k.strip():
             raise InputError(f"{flag} {item!r}: write {form} (repeat the flag for each), e.g. {flag} code=0.3")
     return out
+
+
+def _chinchilla_part(name: str) -> dict:
+    """``--chinchilla``: a Chinchilla fit file or a published law's name -> its parameters."""
+    from .published import published
+    from .result import load_fit
+    fit = load_fit(name) if Path(name).exists() else published(name)
+    if fit.law.name != "chinchilla":
+        raise InputError(f"--chinchilla {name}: a {fit.law.name!r} law; give a chinchilla fit file or a published "
+                         f"Chinchilla law (e.g. besiroglu2024)")
+    return dict(fit.params)
 
 
 def _float_mapping(text: str, flag: str) -> dict[str, float]:
@@ -179,6 +193,11 @@ def cmd_predict(args) -> None:
 
 def cmd_plan(args) -> None:
     from .plan import plan
+    if args.qat:                                    # QAT: the optimal fraction, or the bit width for a memory budget
+        from .plan_qat import cli_plan as qat_plan
+        return qat_plan(args, _load(args), _emit)
+    if args.bits is not None or args.memory is not None:
+        raise InputError("--bits and --memory plan QAT: add --qat")
     if args.mixture:                                # mixture laws: the optimal training mixture
         from .plan_mixture import cli_plan as mixture_plan
         return mixture_plan(args, _load(args), _emit, _pairs)
@@ -277,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "schedule, e.g. --schedule a=cosine:peak=3e-4,warmup=100,total_steps=10000 (repeat per run)")
     f.add_argument("--target", action="append", metavar="DATASET[=WEIGHT]", help="mixture laws: the dataset whose "
                    "loss is the response, or repeated DATASET=WEIGHT for a weighted mean of several (weights normalised)")
+    f.add_argument("--chinchilla", metavar="NAME|FIT.json", help="qat: hold the Chinchilla part at a published law "
+                   "(e.g. besiroglu2024) or a chinchilla fit file, instead of fitting it to FP rows")
+    f.add_argument("--chinchilla-tokens", choices=("total", "fp"), help="qat: D of the Chinchilla part, D_fp + D_qat "
+                   "(total, default) or D_fp")
     f.add_argument("--out", metavar="FIT.json", help="save the full result (with samples) for predict/plan")
     f.add_argument("--json", **json_flag)
     f.set_defaults(func=cmd_fit)
@@ -319,8 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
                            "with total_steps=T in it, at its own length")
             q.add_argument("--mixture", action="store_true", help="mixture laws: the training mixture minimising the "
                            "predicted target loss at --params N --tokens D (or --flops C)")
-            q.add_argument("--params", type=float, metavar="N", help="with --mixture: model size")
-            q.add_argument("--tokens", type=float, metavar="D", help="with --mixture: training tokens")
+            q.add_argument("--params", type=float, metavar="N", help="with --mixture or --qat: model size")
+            q.add_argument("--tokens", type=float, metavar="D", help="with --mixture or --qat: training tokens")
+            q.add_argument("--qat", action="store_true", help="qat laws: the optimal QAT fraction at --params N --tokens D "
+                           "--bits B, or the bit width, N, D and fraction for --memory M (bytes of weights) and --flops C")
+            q.add_argument("--bits", metavar="B", help="with --qat: the bit width; with --memory, the candidates "
+                           "(default 1,2,...,8)")
+            q.add_argument("--memory", type=float, metavar="M", help="with --qat: the weight-memory budget in bytes (N b / 8)")
             q.add_argument("--cap", action="append", metavar="DOMAIN=W", help="with --mixture: a domain's largest weight")
             q.add_argument("--unique-tokens", action="append", metavar="DOMAIN=T", help="with --mixture: a domain's "
                            "unique tokens; its weight x D may not exceed --max-epochs x T")

@@ -205,3 +205,52 @@ def plan_closed_form(fit: FitResult, flops=None, params=None, tokens=None, bits=
     out["qat_fraction_closed_form"] = out["qat_fraction"]
     out["loss"], out["interval"] = None, None
     return out
+
+
+def cli_plan(args, fit: FitResult, emit) -> None:
+    """``scaling plan FIT.json --qat --params N --tokens D --bits B`` or ``--qat --memory M --flops C
+    [--bits B,B,...]`` (``--published dremov2025``: the closed form's fraction only)."""
+    from .plan import plan
+    if fit.law.name not in ("qat", "qat-closed-form"):
+        raise InputError(f"--qat plans from a fit of the qat law (scaling fit qat RUNS --out FIT.json) or "
+                         f"--published dremov2025; this is a {fit.law.name!r} law")
+    if args.loss is not None or args.steps is not None or args.mixture:
+        raise InputError("--qat plans a QAT fraction or bit width; --loss, --steps and --mixture belong to other planners")
+    bits = args.bits
+    if bits is not None:
+        try:
+            bits = [float(b) for b in bits.split(",")]
+        except ValueError:
+            raise InputError(f"--bits {args.bits!r}: a bit width, or with --memory a list such as 2,4,6") from None
+        if args.memory is None:
+            if len(bits) != 1:
+                raise InputError(f"--bits {args.bits!r}: one bit width with --params and --tokens")
+            bits = bits[0]
+    out = plan(fit, flops=args.flops, params=args.params, tokens=args.tokens, bits=bits, memory=args.memory,
+               level=args.level)
+    source = fit.options.get("published") or args.fit
+    if "by_bits" in out:
+        lines = [f"QAT plan from {fit.law.name} ({source}): memory {out['memory']:.4g} bytes, {out['flops']:.4g} FLOPs"]
+        for r in out["by_bits"]:
+            lines.append(f"  {r['bits']:>3g} bits: N {r['params']:.4g}  D {r['tokens']:.4g}  f {r['qat_fraction']:.3f}  "
+                         f"loss {r['loss']:.5g}{_span(r['loss_interval'])}" + ("  (memory-bound)" if r["memory_bound"] else ""))
+        share = (out["bits_probability"] or {}).get(f"{out['bits']:g}")
+        lines.append(f"best: {out['bits']:g} bits" + (f" (best in {100 * share:.0f}% of the parameter samples)"
+                                                       if share is not None else ""))
+    else:
+        lines = [f"QAT plan from {fit.law.name} ({source}): N {out['params']:.4g}, D {out['tokens']:.4g}, {out['bits']:g} bits, "
+                 f"S = {out['tokens_per_byte']:.4g} tokens per parameter byte"]
+        lines.append(f"  qat_fraction       {out['qat_fraction']:.4f}{_span(out['qat_fraction_interval'])}")
+        if out["qat_fraction_closed_form"] is not None:
+            lines.append(f"  closed form        {out['qat_fraction_closed_form']:.4f}   (Dremov et al. 2025, a = 6.7297)")
+        if out["loss"] is not None:
+            lines.append(f"  loss               {out['loss']:.6g}{_span(out['interval'])}")
+            lines.append(f"  FP-equivalent N    {out['fp_params']:.4g}{_span(out['fp_params_interval'])}   "
+                         f"(ratio {out['fp_params_ratio']:.3f})")
+    if out.get("note"):
+        lines.append(f"note: {out['note']}")
+    emit(args, out, "\n".join(lines))
+
+
+def _span(v) -> str:
+    return f"   [{v[0]:.6g}, {v[1]:.6g}]" if v else ""

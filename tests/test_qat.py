@@ -231,3 +231,61 @@ def test_closed_form_plans_no_bit_width():
         scaling.plan(pub, memory=1e9, flops=1e21)
     with pytest.raises(InputError, match="S > 1"):
         scaling.plan(pub, params=1e9, tokens=1e8, bits=4)
+
+
+# -- command line ---------------------------------------------------------------------------
+
+def _cli(capsys, *argv):
+    from scaling.cli import main
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_fit_and_plan(capsys, fit, train, tmp_path):
+    import json
+    rows = train[(train["qat_fraction"] > 0) & train["params"].isin(SIZES[::2]) & train["tokens"].isin(
+        [r * n for r in RATIOS[::2] for n in SIZES])].drop(columns="loss_true")
+    rows.to_csv(tmp_path / "qat.csv", index=False)
+    code, out, err = _cli(capsys, "fit", "qat", tmp_path / "qat.csv", "--chinchilla", "besiroglu2024", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["law"] == "qat" and d["params"]["E"] == CHINCHILLA["E"] and d["options"]["fixed"]["alpha"] == CHINCHILLA["alpha"]
+
+    fit.to_json(tmp_path / "fit.json")
+    code, out, err = _cli(capsys, "plan", tmp_path / "fit.json", "--qat", "--params", 3e8, "--tokens", 6e10, "--bits", 4, "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    want = scaling.plan(fit, params=3e8, tokens=6e10, bits=4)
+    for k in ("qat_fraction", "loss", "qat_fraction_closed_form", "fp_params", "tokens_per_byte"):
+        assert d[k] == pytest.approx(want[k], rel=1e-9)
+    assert d["interval"] == pytest.approx(want["interval"], rel=1e-9)
+    code, out, err = _cli(capsys, "plan", tmp_path / "fit.json", "--qat", "--memory", 5e7, "--flops", 3e19, "--bits", "2,4")
+    assert code == 0, err
+    assert "2 bits" in out and "4 bits" in out and "best:" in out
+    code, out, err = _cli(capsys, "plan", "--published", "dremov2025", "--qat", "--params", 1e8, "--tokens", 1e11,
+                          "--bits", 8, "--json")
+    assert code == 0 and json.loads(out)["qat_fraction"] == pytest.approx(0.377, abs=1e-3) and json.loads(out)["loss"] is None
+
+
+@pytest.mark.parametrize("argv, word", [
+    (("plan", "--published", "dremov2025", "--qat", "--params", 1e9, "--tokens", 1e8, "--bits", 4), "S > 1"),
+    (("plan", "--published", "dremov2025", "--qat", "--memory", 1e9, "--flops", 1e21), "no loss"),
+    (("plan", "--published", "dremov2025", "--qat", "--params", 1e9, "--tokens", 1e11, "--bits", 20), "bits"),
+    (("plan", "--published", "besiroglu2024", "--qat", "--params", 1e9, "--tokens", 1e11, "--bits", 4), "qat law"),
+    (("plan", "--published", "dremov2025", "--bits", 4, "--flops", 1e21), "--qat"),
+])
+def test_cli_bad_input_exits_2(capsys, argv, word):
+    code, out, err = _cli(capsys, *argv)
+    assert code == 2 and word in err and out == ""
+
+
+def test_cli_fit_bad_rows_exit_2(capsys, train, tmp_path):
+    bad = train.drop(columns="loss_true").astype({"bits": float})
+    bad.loc[3, "bits"] = 20
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    code, out, err = _cli(capsys, "fit", "qat", tmp_path / "bad.csv", "--json")
+    assert code == 2 and "bits" in err and "row 3" in err
+    train[train["qat_fraction"] > 0].to_csv(tmp_path / "nofp.csv", index=False)
+    code, out, err = _cli(capsys, "fit", "qat", tmp_path / "nofp.csv")
+    assert code == 2 and "FP rows" in err
