@@ -216,3 +216,23 @@ def test_a_diverged_trunk_fails_its_children_with_a_reason(tmp_path):
     children = status.drop(trunk)
     assert (children.status == "failed").all()
     assert children.error.str.contains("parent run").all() and children.error.str.contains("diverged").any()
+
+
+def test_the_shipped_cpu_qat_ladder_spans_the_issue_grid():
+    """data/qat_ladder.parquet (data/qat_ladder.md): S = D / (N B / 8) from about 50 to 20,000 with
+    N and B varied, bits {2, 4, 6}, six fractions, both pipelines, two seeds or more, FP rows."""
+    from pathlib import Path
+    rows = pd.read_parquet(Path(__file__).resolve().parents[1] / "data" / "qat_ladder.parquet")
+    final = rows[(rows.dataset == "validation") & (rows.step == rows.steps_total)]
+    qat = final[final.run_kind == "qat"]
+    s = qat.tokens / (qat.params * qat.bits / 8)
+    assert 40 < s.min() < 60 and 15_000 < s.max() < 25_000
+    assert qat.params.nunique() >= 3 and set(qat.bits) == {2, 4, 6} and qat.qat_fraction_target.nunique() == 6
+    assert set(qat.qat_pipeline) == {"classic", "fused"} and qat.seed.nunique() >= 2
+    cells = qat.groupby(["params", "tokens", "bits", "qat_pipeline", "seed"]).qat_fraction_target.nunique()
+    assert (cells == 6).all()
+    np.testing.assert_allclose(qat.qat_fraction, qat.qat_fraction_target, atol=0.002)
+    fp = final[final.run_kind == "fp"]
+    assert (fp.qat_fraction == 0).all() and (fp.bits == 16).all()
+    assert set(map(tuple, qat[["params", "tokens"]].values)) <= set(map(tuple, fp[["params", "tokens"]].values))
+    assert (rows.status == "done").all() and np.isfinite(rows.loss).all()
