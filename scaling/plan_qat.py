@@ -103,11 +103,23 @@ def plan_qat(fit: FitResult, flops=None, params=None, tokens=None, bits=None, me
     return _plan_fraction(fit, _positive("params", params), _positive("tokens", tokens), _bits(bits), level)
 
 
+def optimal_fractions(fit: FitResult, params, tokens, bits, thetas=None):
+    """f* in [F_MIN, 1] and its loss for each row: ``thetas`` (k, P) fit-space rows (default: the
+    point estimate for every point) at the (k,) or scalar ``params``, ``tokens``, ``bits``.
+    Returns (f, loss, at_edge), each (k,)."""
+    n, d, b = (np.atleast_1d(np.asarray(v, float)) for v in (params, tokens, bits))
+    k = max(len(n), len(d), len(b)) if thetas is None else len(thetas)
+    if thetas is None:
+        thetas = np.repeat(_thetas(fit)[:1], k, axis=0)
+    n, d, b = (np.broadcast_to(v, (k,))[:, None] for v in (n, d, b))
+    u, at_edge = _argmin_log(lambda f: np.minimum(_loss(fit, thetas, n, d, b, f), 1e300), F_MIN, 1.0, k)
+    f = np.clip(u, F_MIN, 1.0)
+    return f, _loss(fit, thetas, n, d, b, f[:, None])[:, 0], at_edge
+
+
 def _plan_fraction(fit: FitResult, n: float, d: float, b: float, level) -> dict:
     thetas = _thetas(fit)
-    u, at_edge = _argmin_log(lambda f: np.minimum(_loss(fit, thetas, n, d, b, f), 1e300), F_MIN, 1.0, len(thetas))
-    f = np.clip(u, F_MIN, 1.0)
-    loss = _loss(fit, thetas, n, d, b, f[:, None])[:, 0]
+    f, loss, at_edge = optimal_fractions(fit, n, d, b, thetas)
     n_fp = _fp_params(fit, thetas, d, loss)
     S = float(qat.tokens_per_byte(n, d, b))
     out = {"law": fit.law.name, "params": n, "tokens": d, "bits": b, "tokens_per_byte": S}

@@ -289,3 +289,29 @@ def test_cli_fit_bad_rows_exit_2(capsys, train, tmp_path):
     train[train["qat_fraction"] > 0].to_csv(tmp_path / "nofp.csv", index=False)
     code, out, err = _cli(capsys, "fit", "qat", tmp_path / "nofp.csv")
     assert code == 2 and "FP rows" in err
+
+
+# -- figures --------------------------------------------------------------------------------
+
+def test_figures(fit, train):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scaling import qat_plots
+    n, d = SIZES[2], SIZES[2] * 160
+    fig = qat_plots.plot_qat_fraction(fit, n, d, bits=(1, 4))
+    ax = fig.axes[0]
+    stars = [l for l in ax.lines if l.get_marker() == "*" and len(l.get_xdata())]
+    assert len(stars) == 2
+    assert stars[1].get_xdata()[0] == pytest.approx(scaling.plan(fit, params=n, tokens=d, bits=4)["qat_fraction"], abs=1e-9)
+    dots = [l for l in ax.lines if l.get_marker() == "o"]
+    assert sum(len(l.get_xdata()) for l in dots) == 2 * len(FRACTIONS)       # the fit's own rows at this (N, D)
+    plt.close(fig)
+    opt = qat.grid_optima(train)
+    fig = qat_plots.plot_optimal_fraction(opt, fit=fit, a=qat.fit_closed_form(opt["tokens_per_byte"], opt["qat_fraction"])["a"])
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert any("6.7297" in t for t in labels) and any("fitted" in t for t in labels)
+    assert sum("grid optima" in t for t in labels) == len(BITS) and sum("qat fit" in t for t in labels) == len(BITS)
+    plt.close(fig)
+    with pytest.raises(InputError, match="qat law"):
+        qat_plots.plot_qat_fraction(scaling.published("dremov2025"), n, d)

@@ -1,0 +1,118 @@
+"""Figures of the QAT law (Dremov et al. 2025): loss against the QAT fraction per bit width, and the
+optimal fraction against tokens per parameter byte with the paper's closed form.
+
+Same conventions as :mod:`scaling.plots` (style, returns the Figure, never calls ``plt.show``).
+Bit widths are coloured in order (C0, C1, ...); a band is the fit's interval (percentile interval over
+its parameter samples at ``fit.level``); observed losses are dots.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from fitters import qat
+
+from .errors import InputError
+from .plan_qat import F_MIN, optimal_fractions
+from .plots import _axes, _styled
+from .result import FitResult
+
+__all__ = ["plot_qat_fraction", "plot_optimal_fraction"]
+F_MAX_DRAWN = 0.995      # the interaction term diverges at f = 1 when xi > 0
+
+
+def _require_qat(fit: FitResult, what: str) -> None:
+    if fit.law.name != "qat":
+        raise InputError(f"{what} draws a fit of the qat law (it needs the loss); this is a {fit.law.name!r} law")
+
+
+@_styled
+def plot_qat_fraction(fit: FitResult, params: float, tokens: float, bits=(1, 2, 4, 6), runs=None, ax=None,
+                      points: int = 200) -> Figure:
+    """Predicted loss against the QAT fraction f for an N-parameter model trained on D tokens, one
+    curve per bit width (with its interval), the optimum f* of each marked, the FP model's loss
+    (f = 0, never quantized) as a dotted line, and the observed losses of ``runs`` (default: the
+    fit's data) at this (N, D)."""
+    _require_qat(fit, "plot_qat_fraction")
+    fig, ax = _axes(ax)
+    f = np.linspace(F_MIN, F_MAX_DRAWN, points)
+    table = fit.data if runs is None else pd.DataFrame(runs)
+    fp = fit.predict(pd.DataFrame({"params": [params], "tokens": [tokens], "bits": [16], "qat_fraction": [0.0]}))
+    ax.axhline(fp["loss_pred"].iloc[0], color="0.3", ls=":", lw=1.0, label="FP model (no quantization)")
+    for i, b in enumerate(bits):
+        c = f"C{i % 10}"
+        pred = fit.predict(pd.DataFrame({"params": params, "tokens": tokens, "bits": float(b), "qat_fraction": f}))
+        ok = np.isfinite(pred["loss_pred"])
+        ax.plot(f[ok], pred["loss_pred"][ok], color=c, label=f"{b:g}-bit (S = {qat.tokens_per_byte(params, tokens, b):.3g})")
+        if np.isfinite(pred["loss_lo"][ok]).all():
+            ax.fill_between(f[ok], pred["loss_lo"][ok], pred["loss_hi"][ok], color=c, alpha=0.18, lw=0)
+        f_opt, loss_opt, _ = optimal_fractions(fit, params, tokens, b)
+        ax.plot(f_opt, loss_opt, "*", color=c, ms=11, mec="k", mew=0.6, zorder=5)
+        if table is not None and {"params", "tokens", "bits", "qat_fraction", "loss"} <= set(table.columns):
+            seen = table[np.isclose(table["params"], params) & np.isclose(table["tokens"], tokens)
+                         & np.isclose(table["bits"], b) & (table["qat_fraction"] > 0)]
+            ax.plot(seen["qat_fraction"], seen["loss"], "o", color=c, ms=4, alpha=0.8)
+    ax.plot([], [], "*", color="0.5", mec="k", mew=0.6, ms=11, label="optimum f* of the fit")
+    ax.set_xlabel("QAT fraction f (share of the tokens trained quantization-aware)")
+    ax.set_ylabel("loss (nats/token)")
+    ax.set_title(f"QAT loss against f: N = {params:.3g}, D = {tokens:.3g}")
+    ax.legend()
+    return fig
+
+
+@_styled
+def plot_optimal_fraction(optima=None, fit: FitResult | None = None, params=None, bits=None, a: float | None = None,
+                          tokens_per_byte=None, ax=None) -> Figure:
+    """The optimal QAT fraction f* against tokens per parameter byte S = D / (N b / 8) (log axis):
+
+    - the paper's closed form exp(-6.7297 / ln S) (``scaling.published("dremov2025")``), dashed;
+    - ``a``: a fitted closed form (e.g. ``fitters.qat.fit_closed_form(S, f)["a"]``), solid;
+    - ``optima``: grid optima (``fitters.qat.grid_optima(runs)``: ``tokens_per_byte``,
+      ``qat_fraction``, ``bits``), dots coloured by bit width, hollow where the optimum is at the
+      grid's edge;
+    - ``fit``: a qat fit's f*(S) for each bit width of ``bits`` at N = ``params`` (default: the
+      geometric mean of the fit's model sizes and its bit widths), thin lines.
+    """
+    from .published import published
+    fig, ax = _axes(ax)
+    S_seen = [] if optima is None else list(pd.DataFrame(optima)["tokens_per_byte"])
+    if tokens_per_byte is None:
+        lo, hi = (min(S_seen) / 2, max(S_seen) * 2) if S_seen else (10.0, 1e5)
+        tokens_per_byte = np.geomspace(max(lo, 1.5), hi, 200)
+    S = np.asarray(tokens_per_byte, float)
+    a_pub = published("dremov2025").params["a"]
+    ax.plot(S, qat.closed_form(S, a_pub), "k--", lw=1.3, label=f"closed form, a = {a_pub:g} (Dremov et al. 2025)")
+    if a is not None:
+        ax.plot(S, qat.closed_form(S, a), "k-", lw=1.6, label=f"closed form fitted, a = {a:.4g}")
+    bit_widths = []
+    if optima is not None:
+        opt = pd.DataFrame(optima)
+        bit_widths = sorted(opt["bits"].unique()) if "bits" in opt.columns else []
+        groups = opt.groupby("bits") if bit_widths else [(None, opt)]
+        for b, g in groups:
+            c = f"C{bit_widths.index(b) % 10}" if b is not None else "C0"
+            edge = g["at_edge"].to_numpy(bool) if "at_edge" in g.columns else np.zeros(len(g), bool)
+            ax.scatter(g["tokens_per_byte"][~edge], g["qat_fraction"][~edge], color=c, s=22, zorder=4,
+                       label=f"grid optima, {b:g}-bit" if b is not None else "grid optima")
+            ax.scatter(g["tokens_per_byte"][edge], g["qat_fraction"][edge], facecolor="none", edgecolor=c, s=22, zorder=4)
+        if "at_edge" in opt.columns and opt["at_edge"].any():
+            ax.scatter([], [], facecolor="none", edgecolor="0.4", s=22, label="optimum at the grid's edge")
+    if fit is not None:
+        _require_qat(fit, "plot_optimal_fraction")
+        data = fit.data
+        if params is None:
+            params = float(np.exp(np.mean(np.log(data["params"])))) if data is not None else 1e8
+        if bits is None:
+            bits = sorted(data.loc[data["qat_fraction"] > 0, "bits"].unique()) if data is not None else (2, 4, 8)
+        for b in bits:
+            c = f"C{bit_widths.index(b) % 10}" if b in bit_widths else f"C{(len(bit_widths) + list(bits).index(b)) % 10}"
+            f_opt, _, _ = optimal_fractions(fit, params, S * params * b / 8, b)
+            ax.plot(S, f_opt, color=c, lw=1.0, alpha=0.9, label=f"qat fit, {b:g}-bit, N = {params:.3g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("tokens per parameter byte S = D / (N b / 8)")
+    ax.set_ylabel("optimal QAT fraction f*")
+    ax.set_ylim(0, 1)
+    ax.set_title("optimal QAT fraction against S")
+    ax.legend()
+    return fig
