@@ -93,12 +93,28 @@ def test_given_chinchilla_part_is_held_fixed(train):
     rows = train[train["qat_fraction"] > 0].drop(columns="loss_true")
     with pytest.raises(InputError, match="FP rows"):
         scaling.fit("qat", rows)
-    fit = scaling.fit("qat", rows, chinchilla=scaling.published("besiroglu2024"), n_starts=32)
+    fit = scaling.fit("qat", rows, chinchilla=scaling.published("besiroglu2024"), n_starts=32,
+                      bootstrap=8, bootstrap_starts="warm")
     assert fit.params["E"] == CHINCHILLA["E"] and fit.se["E"] is None and fit.ci["alpha"] is None
+    plan = scaling.plan(fit, params=3e8, tokens=6e10, bits=4)      # intervals from the bootstrap samples
+    assert plan["uncertainty"] == "bootstrap" and plan["qat_fraction_interval"][0] <= plan["qat_fraction"]
     assert fit.derived["A"] == pytest.approx(CHINCHILLA["A"], rel=1e-12)
     for n, b, S in ((3e8, 2, 300), (7e8, 4, 2000)):
         d = S * n * b / 8
         assert abs(optimal_fraction(fit.params, n, d, b) - optimal_fraction(TRUE, n, d, b)) < 0.06
+
+
+def test_chinchilla_tokens_and_the_limit_at_f_1():
+    """chinchilla_tokens='fp': the Chinchilla part sees D_fp; at f = 1 the interaction term is its limit."""
+    n, d, f = np.array([1e8, 1e8]), np.array([1e10, 1e10]), np.array([0.25, 1.0])
+    total, fp = qat.design(n, d, 4, f), qat.design(n[:1], d[:1], 4, f[:1], chinchilla_tokens="fp")
+    np.testing.assert_allclose(total["log_tokens_c"], 0.0, atol=1e-15)
+    assert fp["log_tokens_c"][0] == pytest.approx(np.log(0.75))
+    t = pd.DataFrame({"params": n, "tokens": d, "bits": 4, "qat_fraction": f})
+    assert np.isinf(true_loss(t)[1])                                   # xi = 0.8 > 0: diverges
+    assert np.isfinite(true_loss(t, {**TRUE, "xi": -0.3})).all()       # xi < 0: the term vanishes
+    with pytest.raises(ValueError, match="no FP tokens"):
+        qat.prepare(t, chinchilla_tokens="fp")
 
 
 @pytest.mark.parametrize("column, value, word", [("bits", 0.5, "bits"), ("bits", 17, "bits"),
@@ -215,7 +231,7 @@ def test_plan_memory_and_flops(fit):
         n = np.geomspace(1e6, 8 * memory / b, 300)
         f = np.linspace(0.01, 0.99, 99)
         N, F = (a.ravel() for a in np.meshgrid(n, f))
-        L = fit.predict(pd.DataFrame({"params": N, "tokens": flops / (6 * N), "bits": b, "qat_fraction": F}))["loss_pred"]
+        L = fit.point_loss(qat.design(N, flops / (6 * N), b, F))
         assert r["loss"] <= L.min() + 1e-6
     with pytest.raises(InputError, match="memory"):
         scaling.plan(fit, memory=100.0, flops=1e20)
