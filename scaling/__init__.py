@@ -1,7 +1,7 @@
 """The front door of the toolkit: runs table, fit/predict/plan, published laws, the `scaling` command."""
 from .approaches import approach1, approach2
 from .chain import ChainedFit, chain
-from .datasets import mixture_ladder, reference_ladder
+from .datasets import mixture_ladder, qat_ladder, reference_ladder
 from .errors import InputError
 from .fit import fit
 from .plan import plan
@@ -9,4 +9,4 @@ from .published import published, published_names
 from .result import FitResult, load_fit
 from .runs import read_runs
 
-__all__ = ["ChainedFit", "FitResult", "chain", "InputError", "approach1", "approach2", "fit", "load_fit", "mixture_ladder", "plan", "published", "published_names", "read_runs", "reference_ladder"]
+__all__ = ["ChainedFit", "FitResult", "chain", "InputError", "approach1", "approach2", "fit", "load_fit", "mixture_ladder", "plan", "published", "published_names", "qat_ladder", "read_runs", "reference_ladder"]

@@ -21,3 +21,11 @@ def mixture_ladder() -> pd.DataFrame:
     ``data/mixture_ladder.md``."""
     with resources.as_file(resources.files("scaling._data") / "mixture_ladder.parquet") as path:
         return pd.read_parquet(path)
+
+
+def qat_ladder() -> pd.DataFrame:
+    """The CPU QAT ladder on the embedded corpus (S = D / (N B / 8) from 53 to 20,000, bits 2/4/6,
+    six QAT fractions, the classic and fused pipelines, seeds 0-3; column ``run_kind``: ``fp``,
+    ``qat``, ``trunk``); spec in ``data/qat_ladder.toml``, provenance in ``data/qat_ladder.md``."""
+    with resources.as_file(resources.files("scaling._data") / "qat_ladder.parquet") as path:
+        return pd.read_parquet(path)

@@ -219,10 +219,10 @@ def test_a_diverged_trunk_fails_its_children_with_a_reason(tmp_path):
 
 
 def test_the_shipped_cpu_qat_ladder_spans_the_issue_grid():
-    """data/qat_ladder.parquet (data/qat_ladder.md): S = D / (N B / 8) from about 50 to 20,000 with
+    """scaling.qat_ladder() (data/qat_ladder.md): S = D / (N B / 8) from about 50 to 20,000 with
     N and B varied, bits {2, 4, 6}, six fractions, both pipelines, two seeds or more, FP rows."""
-    from pathlib import Path
-    rows = pd.read_parquet(Path(__file__).resolve().parents[1] / "data" / "qat_ladder.parquet")
+    import scaling
+    rows = scaling.qat_ladder()
     final = rows[(rows.dataset == "validation") & (rows.step == rows.steps_total)]
     qat = final[final.run_kind == "qat"]
     s = qat.tokens / (qat.params * qat.bits / 8)
