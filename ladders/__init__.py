@@ -14,7 +14,8 @@ Modules: ``model`` (transformer), ``tokenizer`` (bytes), ``corpus`` (embedded de
 corpora), ``data`` (mixture batches), ``schedules`` (learning rates), ``config`` (RunConfig),
 ``train`` (the loop), ``checkpoint``, ``runlog`` (files of a run), ``parallel`` (data-parallel
 mesh), ``spec`` (ladder specs), ``mixtures`` (many mixtures for a spec: lattices, Dirichlet
-samples), ``execute`` (running a ladder).
+samples), ``execute`` (running a ladder), ``quant`` (fake quantization for QAT), ``branches``
+(QAT ladders: their runs and the FP trunks they fork from).
 """
 import importlib
 
