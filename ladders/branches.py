@@ -41,7 +41,7 @@ import json
 import numpy as np
 
 from .config import RunConfig, tokens_label
-from .quant import FULL_PRECISION, QuantConfig, default_embed_bits
+from .quant import QuantConfig, default_embed_bits
 from .schedules import Constant, Rewarm, WSD, lr_array, parse_schedule, schedule_to_dict, split_steps, warmup_steps
 
 PIPELINES = ("classic", "fused")
@@ -121,8 +121,8 @@ def cell_runs(spec, size: dict, budget: dict, schedule: dict, mixture, seed: int
                 runs.append(make(schedule=schedule, tokens=fp_steps * per_step))
             sched = qat_schedule(schedule, pipeline, f, q["qat_peak"], q["qat_warmup"])
             for b in q["bits"]:
-                quant = {"bits": b, "embed_bits": default_embed_bits(b, q["embed_min_bits"]) if q["embed_min_bits"] != FULL_PRECISION
-                         else FULL_PRECISION, "fraction": float(f), "pipeline": pipeline}
+                quant = {"bits": b, "embed_bits": default_embed_bits(b, q["embed_min_bits"]), "fraction": float(f),
+                         "pipeline": pipeline}
                 runs.append(make(schedule=sched, tokens=reference.tokens, quant=quant))
     return runs
 
