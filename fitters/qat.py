@@ -157,10 +157,12 @@ def design(n, d, bits, f, chinchilla_tokens: str = "total") -> dict:
     :data:`REFERENCE` and masks (FP entries get placeholder 0s where a penalty input is unused)."""
     n, d, bits, f = np.broadcast_arrays(*(np.asarray(v, float) for v in (n, d, bits, f)))
     qat, no_fp = f > 0, f >= 1
-    d_chin = d if chinchilla_tokens == "total" else np.where(no_fp, 1.0, 1 - f) * d
+    d_chin = d if chinchilla_tokens == "total" else (1 - f) * d     # "fp" at f = 1: D_fp = 0, an infinite B-term
     s = tokens_per_byte(n, d, np.where(qat, bits, 8.0))
     ref = REFERENCE
-    return {"log_params_c": np.log(n / ref["params"]), "log_tokens_c": np.log(d_chin / ref["tokens"]),
+    with np.errstate(divide="ignore"):
+        log_tokens_c = np.log(d_chin / ref["tokens"])
+    return {"log_params_c": np.log(n / ref["params"]), "log_tokens_c": log_tokens_c,
             "bits_c": np.where(qat, (bits - ref["bits"]) * LN2, 0.0),
             "log_s_qat_c": np.where(qat, np.log(np.where(qat, f * s, 1.0) / ref["tokens_per_byte"]), 0.0),
             "log_s_fp_c": np.where(no_fp, 0.0, np.log(np.where(no_fp, 1.0, (1 - f) * s) / ref["tokens_per_byte"])),

@@ -115,6 +115,9 @@ def test_chinchilla_tokens_and_the_limit_at_f_1():
     assert np.isfinite(true_loss(t, {**TRUE, "xi": -0.3})).all()       # xi < 0: the term vanishes
     with pytest.raises(ValueError, match="no FP tokens"):
         qat.prepare(t, chinchilla_tokens="fp")
+    X = qat.design(1e8, 1e10, 4, [0.5, 1.0], chinchilla_tokens="fp")     # the planner's search reaches f = 1
+    loss = predict_many(qat.LAW, qat.LAW.theta_from_dict({**TRUE, "xi": -0.3}), X)[0]
+    assert np.isfinite(loss[0]) and np.isinf(loss[1])
 
 
 @pytest.mark.parametrize("column, value, word", [("bits", 0.5, "bits"), ("bits", 17, "bits"),
