@@ -270,8 +270,8 @@ def derived(p) -> dict:
 
 LAW = Law(
     name="qat",
-    formula=("L = E + A/N^alpha + B/D^beta + theta0 2^(-kappa (b-4)) + phi0 2^(-chi (b-4))/(n^psi s_qat^omega) "
-             "+ lambda0 2^(-mu (b-4))/(n^nu s_fp^xi s_qat^rho),  n = N/1e8, s = S/100, S = D/(N b/8)"),
+    formula=("L = E + A0/n^alpha + B0/d^beta + theta0 2^(-kappa (b-4)) + phi0 2^(-chi (b-4))/(n^psi s_qat^omega) "
+             "+ lambda0 2^(-mu (b-4))/(n^nu s_fp^xi s_qat^rho),  n = N/1e8, d = D/1e10, s = S/100, S = D/(N b/8)"),
     names=NAMES,
     fit_names=tuple(f"log_{n}" for n in NAMES[:N_LOG]) + NAMES[N_LOG:],
     inputs=("params", "tokens", "bits", "qat_fraction"),
