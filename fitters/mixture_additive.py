@@ -108,7 +108,7 @@ def heuristic(H, y, S, scale):
     return out
 
 
-def starts(H, y, S, law, rng):
+def starts(H, y, S, law, rng, total=MAX_STARTS):
     names, _, n_log, blocks = layout(_domains(law), _scale(law))
     K = H.shape[1]
     rows = []
@@ -120,7 +120,7 @@ def starts(H, y, S, law, rng):
         for (amp, expo), big, small in zip(h["scale"], ("A", "B"), ("alpha", "beta")):
             t[blocks[big]], t[blocks[small]] = np.log(amp), expo
         rows.append(t)
-    return perturb(np.array(rows), blocks, _domains(law), K, rng, np.min(y))
+    return perturb(np.array(rows), blocks, _domains(law), K, rng, np.min(y), total)
 
 
 def perturb(base, blocks, domains, K, rng, y_min, total=MAX_STARTS):

@@ -226,7 +226,8 @@ def cmd_laws(args) -> None:
     obj = {"laws": {n: {"formula": law.formula, "params": list(law.names), "inputs": list(law.inputs),
                         "citation": law.citation} for n, law in LAWS.items()},
            "published": published_names()}
-    text = "\n".join([f"{n:<12}{law.formula}   ({law.citation})" for n, law in LAWS.items()]
+    width = max(map(len, LAWS)) + 2
+    text = "\n".join([f"{n:<{width}}{law.formula}   ({law.citation})" for n, law in LAWS.items()]
                      + ["published: " + ", ".join(obj["published"])])
     _emit(args, obj, text)
 

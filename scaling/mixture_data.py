@@ -41,3 +41,27 @@ def read_regmix(root, split: str = "train", size: str = "1m") -> pd.DataFrame:
     for c in loss.columns:
         frames.append(wide.assign(dataset=c.removeprefix(LOSS_PREFIX).removesuffix(LOSS_SUFFIX), loss=loss[c].to_numpy()))
     return pd.concat(frames, ignore_index=True)
+
+
+def regmix_table(root, laws=("mixture-linear", "mixture-ye", "mixture-additive"), target: str = "pile_cc") -> pd.DataFrame:
+    """Fit each law on the 512 train mixtures (1M models) and rank the unseen mixtures at 1M, 60M and 1B:
+    one row per law with the Spearman correlation of predicted and actual ``target`` loss at each size."""
+    from scipy.stats import spearmanr
+
+    from .fit import fit as fit_law
+    train = read_regmix(root, "train", "1m")
+    tests = {s: read_regmix(root, "test", s) for s in ("1m", "60m", "1B")}
+    rows = []
+    for law in laws:
+        f = fit_law(law, train, target=target)
+        row = {"law": law, "parameters": len(f.params)}
+        for s, t in tests.items():
+            t = t[t.dataset == target]
+            row[f"spearman_{s}"] = float(spearmanr(f.predict(t)["loss_pred"], t["loss"]).statistic)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+if __name__ == "__main__":       # python -m scaling.mixture_data ../shared/data/regmix2024
+    import sys
+    print(regmix_table(sys.argv[1]).to_string(index=False, float_format="%.4f"))
