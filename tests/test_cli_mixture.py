@@ -65,3 +65,25 @@ def test_bad_fit_input_exits_2(capsys, fitted):
     assert code == 2 and "dataset 'c4' not in the table" in err
     code, _, err = run(capsys, "fit", "mixture-additive", fitted / "runs.csv")
     assert code == 2 and "several datasets" in err
+
+
+def test_floor_still_sets_the_final_learning_rate_of_the_schedule_planner(tmp_path, capsys):
+    import numpy as np
+
+    from fitters import tissue
+    from scaling import curves as sc
+    from test_curves import _synthetic
+    descs = {"a": "cosine:peak=0.001,warmup=200,floor=0.0001,total_steps=6000",
+             "b": "wsd:peak=0.001,warmup=200,decay_fraction=0.3,total_steps=8000"}
+    runs = _synthetic(tissue.LAW, {"L0": 2.5, "A": 0.6, "alpha": 0.45, "C": 0.5},
+                      {k: sc.schedule_array(v) for k, v in descs.items()}, 5e-4, np.random.default_rng(2))
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    (tmp_path / "s.json").write_text(json.dumps(descs))
+    assert main(["fit", "tissue", str(tmp_path / "runs.csv"), "--schedules", str(tmp_path / "s.json"),
+                 "--out", str(tmp_path / "fit.json")]) == 0
+    capsys.readouterr()
+    code, out, err = run(capsys, "plan", tmp_path / "fit.json", "--steps", 10000, "--floor", 2e-5, "--json")
+    assert code == 0, err
+    assert json.loads(out)["floor"] == 2e-5
+    code, out, err = run(capsys, "plan", tmp_path / "fit.json", "--steps", 10000, "--floor", "code=0.1")
+    assert code == 2 and "--floor DOMAIN=W is for --mixture" in err
