@@ -26,7 +26,8 @@ optimum over a range of budgets.
 
 The result: ``mixture`` (domain -> weight), ``loss`` and its ``interval`` (over the fit's parameter
 samples, at the planned mixture), ``mixture_interval`` (domain -> percentile interval of the
-optimal weight over the bootstrap samples; None without bootstrap samples), ``binding`` (the
+optimal weight over the bootstrap samples, each solved at the planned N and D; None without
+bootstrap samples), ``binding`` (the
 constraints that hold with equality), ``at_vertex`` / ``at_edge`` (the optimum is a pure domain /
 has a domain at weight 0 that no cap forced: a mixture law extrapolates badly there, and a warning
 says so), ``loss_uniform`` (the uniform mixture's predicted loss, for comparison).
