@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import nnls
 
-from .mixture import FIT_DEFAULTS, MAX_STARTS, Family, family, masked_log_power, stack
+from .mixture import FIT_DEFAULTS, MAX_STARTS, Family, family, masked_log_power, split_inputs, stack
 
 E_FRACTIONS = (0.02, 0.3, 0.6, 0.8, 0.9)    # heuristic E, as fractions of the smallest fitted loss
 SCALE_SHARES = (0.1, 0.3)                   # share of the median reducible loss given to each N/D term
@@ -109,18 +109,18 @@ def heuristic(H, y, S, scale):
 
 
 def starts(H, y, S, law, rng, total=MAX_STARTS):
-    names, _, n_log, blocks = layout(_domains(law), _scale(law))
-    K = H.shape[1]
+    domains, scale = split_inputs(law.inputs)
+    names, _, _, blocks = layout(domains, scale)
     rows = []
-    for h in heuristic(H, y, S, _scale(law)):
+    for h in heuristic(H, y, S, scale):
         t = np.zeros(len(names))
         t[0] = np.log(h["E"])
-        t[blocks["C_" + _domains(law)[0]]] = np.log(h["C"])
-        t[blocks["gamma_" + _domains(law)[0]]] = np.log(h["gamma"])
+        t[blocks["C_" + domains[0]]] = np.log(h["C"])
+        t[blocks["gamma_" + domains[0]]] = np.log(h["gamma"])
         for (amp, expo), big, small in zip(h["scale"], ("A", "B"), ("alpha", "beta")):
             t[blocks[big]], t[blocks[small]] = np.log(amp), expo
         rows.append(t)
-    return perturb(np.array(rows), blocks, _domains(law), K, rng, np.min(y), total)
+    return perturb(np.array(rows), blocks, domains, H.shape[1], rng, np.min(y), total)
 
 
 def perturb(base, blocks, domains, K, rng, y_min, total=MAX_STARTS):
@@ -132,14 +132,6 @@ def perturb(base, blocks, domains, K, rng, y_min, total=MAX_STARTS):
     pick[:, g] = np.log(rng.uniform(0.15, 1.5, (n_new, K)))
     pick[:, 0] = np.log(rng.uniform(0.01, 0.95, n_new) * y_min)
     return np.vstack([base, pick])
-
-
-def _domains(law):
-    return tuple(c[4:] for c in law.inputs if c.startswith("mix."))
-
-
-def _scale(law):
-    return tuple(c for c in law.inputs if not c.startswith("mix."))
 
 
 SPEC = Family(

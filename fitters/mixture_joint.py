@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import mixture_additive as additive
-from .mixture import FIT_DEFAULTS, MAX_STARTS, Family, family, masked_log_power, stack
+from .mixture import FIT_DEFAULTS, MAX_STARTS, Family, family, masked_log_power, split_inputs, stack
 
 
 def params(domains, scale):
@@ -47,7 +47,7 @@ def log_predict(domains, scale):
 
 
 def starts(H, y, S, law, rng):
-    domains, scale = additive._domains(law), additive._scale(law)
+    domains, scale = split_inputs(law.inputs)
     names, _, _, blocks = additive.layout(domains, scale, joint=True)
     rows = []
     for h in additive.heuristic(H, y, S, scale):

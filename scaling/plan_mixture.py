@@ -187,7 +187,8 @@ def _solver(law):
     return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None, None)))
 
 
-def _starts(K, lo, hi, best_run, rng):
+def _starts(K, best_run, rng):
+    """Solver starts (projected by the solver): the uniform mixture, each vertex, random ones, the best fitted run."""
     rows = [np.full(K, 1.0 / K), *np.eye(K), *rng.dirichlet(np.ones(K), N_RANDOM)]
     if best_run is not None:
         rows.append(best_run)
@@ -260,7 +261,7 @@ def plan_mixture(fit: FitResult, flops=None, params=None, tokens=None, caps=None
         N = params
         lo, hi, why = bounds(domains, caps, floors, unique_tokens, max_epochs, D)
         w = solve(fit.law, thetas[:1], _scale_values(scale_cols, N, D, 1), lo, hi,
-                  _starts(len(domains), lo, hi, best_run, rng))[0][0]
+                  _starts(len(domains), best_run, rng))[0][0]
         out.update({k: v for k, v in (("params", params), ("tokens", tokens)) if v is not None})
     if not scale_cols and (params is not None or tokens is not None):
         out["note"] = (f"this {fit.law.name} fit holds at the (N, D) it was fitted at ({fixed_nd or 'not recorded'}); "
@@ -315,7 +316,7 @@ def _compute_optimal_mixture(fit, flops, theta, caps, floors, unique_tokens, max
         nd = compute_optimal(_chinchilla_at(fit, w), flops, level)
         lo, hi, why = bounds(domains, caps, floors, unique_tokens, max_epochs, nd["tokens"])
         new = solve(fit.law, theta, _scale_values(("params", "tokens"), nd["params"], nd["tokens"], 1), lo, hi,
-                    _starts(K, lo, hi, best_run, rng))[0][0]
+                    _starts(K, best_run, rng))[0][0]
         moved = np.max(np.abs(new - w))
         w = new
         if moved < 1e-9:

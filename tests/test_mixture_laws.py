@@ -56,7 +56,7 @@ RECOVERY = {"mixture-ye": (40, 0.01, 2e-3), "mixture-linear": (40, 0.005, 2e-3),
 @pytest.mark.parametrize("name", list(RECOVERY))
 def test_synthetic_recovery(name):
     n, tol_p, tol_pred = RECOVERY[name]
-    law, truth = law_for(name)
+    truth = TRUTH[name][1]
     fit = scaling.fit(name, synthetic(name, n, 1e-3, 0), target="val")
     held = synthetic(name, 50, 0.0, 1, sizes=(2e9,), ratios=(20,))
     assert np.max(np.abs(fit.predict(held)["loss_pred"] / held.loss - 1)) < tol_pred
