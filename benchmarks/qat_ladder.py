@@ -18,7 +18,11 @@ byte, Dremov et al. 2025, with ``N`` the non-embedding parameters and ``D`` all 
   does.  For reference, ``d (1 - f*) D`` of the classic run's tokens are its FP cooldown
   (``d`` = the schedule's decay fraction), which the fused pipeline does not spend.
 
-Run:  ``python benchmarks/qat_ladder.py [RUNS.parquet]`` (default: the shipped data).
+With ``--law``, also the qat law on the ladder (``scaling.qat_measure.law_on_ladder``: per pipeline
+and ``chinchilla_tokens`` option, fitted without the largest model size): its f* against the grid
+optima, its held-out loss error, and the closed form with ``a`` fitted vs published.
+
+Run:  ``python benchmarks/qat_ladder.py [--law] [RUNS.parquet]`` (default: the shipped data).
 """
 from __future__ import annotations
 
@@ -86,8 +90,21 @@ def fused_saving(final: pd.DataFrame, optima: pd.DataFrame, decay_fraction: floa
     return pd.DataFrame(out)
 
 
+def law_report(rows: pd.DataFrame) -> None:
+    """The qat law fitted to each pipeline without the largest model size (scaling.qat_measure)."""
+    from scaling import qat_measure
+    results = [qat_measure.law_on_ladder(rows, p, c) for p in qat_measure.PIPELINES for c in ("total", "fp")]
+    print("\nqat law per pipeline and chinchilla_tokens, fitted without the largest N (held out):")
+    print(qat_measure.summary_table(results).T.to_string(float_format=lambda x: f"{x:.4g}"))
+    for r in results:
+        print(f"{r['pipeline']}, chinchilla_tokens={r['chinchilla_tokens']}: weakly identified {r['weakly_identified']}")
+
+
 def main(argv=None) -> None:
-    path = Path((argv or sys.argv[1:] or [DEFAULT])[0])
+    args = list(argv if argv is not None else sys.argv[1:])
+    law = "--law" in args
+    args = [a for a in args if a != "--law"]
+    path = Path((args or [DEFAULT])[0])
     rows = pd.read_parquet(path)
     final = final_losses(rows)
     decay = float(final[final.run_kind == "fp"].schedule.iloc[0].split("decay_fraction=")[1].split(",")[0])
@@ -111,6 +128,8 @@ def main(argv=None) -> None:
               f"nats; mean token saving {100 * part.saving.mean():+.1f} % (median {100 * part.saving.median():+.1f} %)")
     part = saving[saving.bits.isin([4, 6])]
     print(f"4 and 6 bits together: mean dL {part.dL.mean():+.4f} nats, mean token saving {100 * part.saving.mean():+.1f} %")
+    if law:
+        law_report(rows)
 
 
 if __name__ == "__main__":
