@@ -18,6 +18,15 @@ Inputs, as the laws read them:
   dataset -> weight: the weighted mean of those datasets' losses (weights normalised to sum to 1),
   rows of one checkpoint paired by run and step (:mod:`fitters.pairing`).  Without ``target`` a
   table holding one dataset (or no ``dataset`` column) is fitted as it is.
+- the rows, ``rows=``: a mixture law relates a run's mixture to the loss it *reached*, so by default
+  (``rows="final"``) a run logged at several steps (a ladder table evaluates each run along the way)
+  contributes its final row only - the highest ``step`` (``tokens`` without a ``step`` column) of
+  each run and dataset; an intermediate loss of a decaying schedule lies above what a run of that
+  length reaches (Hoffmann et al. 2022, Sec. 3), and the varying tokens of the steps would keep a D
+  term the final rows do not have.  The fit says how many runs had earlier rows dropped.
+  ``rows="all"`` fits every row (the D term then follows the tokens of each step, and the fit says
+  so).  Tables of one row per run and dataset (or without a ``run`` column: every row is a run) are
+  fitted as they are.
 - the scale terms: a law with N and D terms keeps the N term only where the fitted rows have at
   least two distinct ``params`` and the D term only where they have two distinct ``tokens``; a term
   that does not vary is constant, absorbed in the irreducible term E, and the fit says so (its
@@ -38,6 +47,7 @@ from .pairing import dataset_rows, pair_rows
 PREFIX = "mix."
 SUM_TOL = 1e-2          # |sum of a row's weights - 1| allowed before the row is an error
 SCALE = ("params", "tokens")
+ROWS = ("final", "all")  # rows= : each run's final row (default), or every row
 MAX_STARTS = 64         # data-dependent starts per fit (heuristic + random), solved together by the engine
 FIT_DEFAULTS = {"gtol": 1e-8, "ftol": 1e-13}   # Huber sums of well-fitted mixtures are ~1e-6: scipy's gtol 1e-5 stops early
 
@@ -79,6 +89,33 @@ def weights(table: pd.DataFrame, domains) -> np.ndarray:
                          f"(tolerance {SUM_TOL}; {bad.size} such row(s)); give every domain's share of the training "
                          f"tokens, summing to 1")
     return H / sums[:, None]
+
+
+def run_rows(table: pd.DataFrame, rows: str = "final") -> tuple[pd.DataFrame, str]:
+    """The rows a mixture law fits (original index kept) and a note on runs logged at several steps.
+
+    ``rows="final"``: each run's final row per dataset (highest ``step``, else ``tokens``);
+    ``rows="all"``: every row.  (Not :func:`scaling.runs.final_rows`: that keeps one row per run of
+    one dataset and renumbers the rows, and errors here name rows of the caller's table.)
+    """
+    if rows not in ROWS:
+        raise ValueError(f"rows={rows!r}; choose 'final' (each run's final row, the default) or 'all' (every row, "
+                         f"intermediate steps included)")
+    if "run" not in table.columns:
+        return table, ""
+    keys = [table["run"]] + ([table["dataset"]] if "dataset" in table.columns else [])
+    several = table.groupby(keys, sort=False)["run"].transform("size") > 1
+    if not several.any():
+        return table, ""
+    runs = table.loc[several, "run"].nunique()
+    if rows == "all":
+        return table, (f"rows='all': every row fitted, including the intermediate steps of {runs} run(s) logged at "
+                       f"several steps")
+    order = "step" if "step" in table.columns else "tokens"     # a runs table has one of them (scaling.runs)
+    at = pd.to_numeric(table[order], errors="coerce")
+    final = table[at == at.groupby(keys, sort=False).transform("max")]
+    return final, (f"each run's final row (highest {order}) fitted: the earlier rows of {runs} run(s) logged at "
+                   f"several steps dropped (rows='all' keeps them)")
 
 
 def response(table: pd.DataFrame, target) -> tuple[pd.DataFrame, np.ndarray, dict]:
@@ -151,20 +188,21 @@ def family(spec: Family) -> Law:
                    defaults=dict(spec.defaults or {}), specialize=specialize,
                    derived=spec.derived or (lambda p: {}))
 
-    def observe(table: pd.DataFrame, target=None) -> Observations:
+    def observe(table: pd.DataFrame, target=None, rows: str = "final") -> Observations:
         domains = tuple(c[len(PREFIX):] for c in domain_columns(table))
         if len(domains) < 2:
             raise ValueError(f"no mixture weights: a mixture law reads two or more mix.<domain> columns (each "
                              f"domain's share of the training tokens); columns are {list(table.columns)}")
-        rows, y, notes = response(table, target)
-        H = weights(rows, domains)
+        table, rows_note = run_rows(table, rows)
+        fitted, y, notes = response(table, target)
+        H = weights(fitted, domains)
         unused = [d for d, used in zip(domains, (H > 0).any(axis=0)) if not used]
         if unused:
             raise ValueError(f"column(s) {[PREFIX + d for d in unused]}: weight 0 in every fitted row, so the law "
                              f"cannot learn their effect; drop the column(s) or add runs that use them")
-        scale, note = _scale_terms(spec, rows)
+        scale, note = _scale_terms(spec, fitted)
         law = specialize(tuple(PREFIX + d for d in domains) + scale)
-        X = prepare(domains, scale, rows)
+        X = prepare(domains, scale, fitted)
         distinct = len(np.unique(np.column_stack(list(X.values())), axis=0))
         if distinct < law.n_params:
             raise ValueError(f"only {distinct} distinct mixtures{' and sizes' if scale else ''} for the {law.n_params} "
@@ -172,12 +210,13 @@ def family(spec: Family) -> Law:
                              f"or merge domains")
         S = np.column_stack([X[c] for c in scale]) if scale else np.empty((len(y), 0))
         starts = spec.starts(H, y, S, law, np.random.default_rng(0))
-        keep = [c for c in ("run", "step", "params", "tokens") if c in rows.columns]
-        data = rows[keep].reset_index(drop=True)
+        keep = [c for c in ("run", "step", "params", "tokens") if c in fitted.columns]
+        data = fitted[keep].reset_index(drop=True)
         for j, d in enumerate(domains):
             data[PREFIX + d] = H[:, j]
         data["loss"] = y
-        notes = {**notes, "domains": list(domains), "scale_terms": list(scale)}
+        notes = {**notes, "domains": list(domains), "scale_terms": list(scale), "rows": rows}
+        note = "; ".join(n for n in (rows_note, note) if n)
         if note:
             notes["note"] = note
         if spec.notes is not None:

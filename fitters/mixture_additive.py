@@ -11,7 +11,8 @@ residuals, in fit space ``(log E, log C_j, [log A, log B], log gamma_j, [alpha, 
 
 where a domain with ``h_j = 0`` contributes nothing.  When every fitted row has the same N (or D)
 the N (or D) term is a constant: it is dropped, absorbed in E, and the fit says so
-(:mod:`fitters.mixture`).  Starts (``MAX_STARTS``, data-dependent; a product grid over 2K + 5
+(:mod:`fitters.mixture`).  A run logged at several steps contributes its final row (``rows="final"``,
+the default; ``rows="all"`` fits every step, so D varies: :mod:`fitters.mixture`).  Starts (``MAX_STARTS``, data-dependent; a product grid over 2K + 5
 parameters is out of reach): for E at fractions of the smallest loss and N, D terms taking shares of
 the rest, the C_j solving ``1 / (L - E - ...) = sum_j C_j h_j^gamma`` by non-negative least squares
 at gamma = 1 and 1/2, then random perturbations of those.
@@ -117,7 +118,8 @@ def starts(H, y, S, law, rng, total=MAX_STARTS):
         t[0] = np.log(h["E"])
         t[blocks["C_" + domains[0]]] = np.log(h["C"])
         t[blocks["gamma_" + domains[0]]] = np.log(h["gamma"])
-        for (amp, expo), big, small in zip(h["scale"], ("A", "B"), ("alpha", "beta")):
+        terms = [(b, e) for c, b, e in (("params", "A", "alpha"), ("tokens", "B", "beta")) if c in scale]
+        for (amp, expo), (big, small) in zip(h["scale"], terms):
             t[blocks[big]], t[blocks[small]] = np.log(amp), expo
         rows.append(t)
     return perturb(np.array(rows), blocks, domains, H.shape[1], rng, np.min(y), total)

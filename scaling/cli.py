@@ -84,7 +84,7 @@ def _interval(v):
 
 def _law_options(args) -> dict:
     """Options of the loss-to-loss, error and task fits given on the command line."""
-    opts = {k: getattr(args, k, None) for k in ("x", "y", "pair", "unpaired", "skip", "window", "checkpoints")}
+    opts = {k: getattr(args, k, None) for k in ("x", "y", "pair", "unpaired", "skip", "window", "checkpoints", "rows")}
     tasks = getattr(args, "task", None)
     if tasks:
         opts["task"] = tasks[0] if len(tasks) == 1 else tasks
@@ -297,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "schedule, e.g. --schedule a=cosine:peak=3e-4,warmup=100,total_steps=10000 (repeat per run)")
     f.add_argument("--target", action="append", metavar="DATASET[=WEIGHT]", help="mixture laws: the dataset whose "
                    "loss is the response, or repeated DATASET=WEIGHT for a weighted mean of several (weights normalised)")
+    f.add_argument("--rows", choices=("final", "all"), help="mixture laws: each run's final row (default) or every "
+                   "row, intermediate evaluation steps included")
     f.add_argument("--chinchilla", metavar="NAME|FIT.json", help="qat: hold the Chinchilla part at a published law "
                    "(e.g. besiroglu2024) or a chinchilla fit file, instead of fitting it to FP rows")
     f.add_argument("--chinchilla-tokens", choices=("total", "fp"), help="qat: D of the Chinchilla part, D_fp + D_qat "

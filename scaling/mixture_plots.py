@@ -53,6 +53,14 @@ def _weights(fit: FitResult, mixture: Mapping[str, float], name: str) -> np.ndar
     return w / w.sum()
 
 
+def target_label(target) -> str:
+    """A short name of a fit's target: the dataset, or ``weighted loss (3 datasets)`` for a weighted mapping."""
+    if isinstance(target, Mapping):
+        names = [str(k) for k, v in target.items() if v]
+        return names[0] if len(names) == 1 else f"weighted loss ({len(names)} datasets)"
+    return "" if target is None else str(target)
+
+
 @_styled
 def plot_mixture_fit(fit: FitResult, others: Mapping[str, pd.DataFrame] | None = None, ax=None) -> Figure:
     """Predicted against actual target loss, one point per mixture (fitted runs, plus ``others``).
@@ -78,7 +86,7 @@ def plot_mixture_fit(fit: FitResult, others: Mapping[str, pd.DataFrame] | None =
         highs.append(max(y.max(), p.max()))
     lo, hi = min(lows), max(highs)
     ax.plot([lo, hi], [lo, hi], color="0.4", lw=0.8, ls="--", label="predicted = actual")
-    target = (fit.options.get("law_options") or {}).get("target")
+    target = target_label((fit.options.get("law_options") or {}).get("target"))
     ax.set_xlabel(f"actual loss ({target})" if target else "actual loss")
     ax.set_ylabel("predicted loss")
     ax.set_title(f"{fit.law.name}: one point per mixture")

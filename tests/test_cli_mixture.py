@@ -67,6 +67,19 @@ def test_bad_fit_input_exits_2(capsys, fitted):
     assert code == 2 and "several datasets" in err
 
 
+def test_rows_of_a_multi_step_table(tmp_path, capsys):
+    """A run logged at two steps: its final row by default, every row with --rows all (then 2 token counts)."""
+    a = synthetic("mixture-ye", 40, 1e-3, 5).assign(step=2, tokens=2e9)
+    runs = pd.concat([a, a.assign(step=1, tokens=1e9, loss=a.loss * 1.2)], ignore_index=True)
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    code, out, err = run(capsys, "fit", "mixture-ye", tmp_path / "runs.csv", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["n_points"] == 40 and "each run's final row" in d["diagnostics"]["observations"]["note"]
+    code, _, err = run(capsys, "fit", "mixture-ye", tmp_path / "runs.csv", "--rows", "all")
+    assert code == 2 and "2 distinct tokens" in err
+
+
 def test_floor_still_sets_the_final_learning_rate_of_the_schedule_planner(tmp_path, capsys):
     import numpy as np
 

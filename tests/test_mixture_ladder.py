@@ -115,3 +115,27 @@ def test_trained_optimum_is_the_plan_of_the_ladder(runs, width, record_property)
     record_property("uniform_predicted", round(float(plan["loss_uniform"]), 4))
     # the law predicts the trained optimum's mean loss (over 3 seeds) within 0.5 %
     assert abs(plan["loss"] / measured["optimum"].avg.mean() - 1) < 0.005
+
+
+def test_a_multi_step_table_is_fitted_at_each_runs_final_row(runs):
+    """The ladder logs 4 evaluation steps per run: by default only each run's final row is fitted."""
+    rows = runs[(runs.role == "fit") & (runs.width == 48)]
+    assert rows.groupby("run").step.nunique().min() == 4
+    fit = scaling.fit("mixture-additive", rows, target=TARGET)
+    final_only = scaling.fit("mixture-additive", final(runs, role="fit", width=48), target=TARGET)
+    assert fit.n_points == final_only.n_points == 30
+    np.testing.assert_allclose(list(fit.params.values()), list(final_only.params.values()), rtol=1e-9)
+    notes = fit.diagnostics["observations"]
+    assert notes["rows"] == "final" and notes["scale_terms"] == []
+    assert "each run's final row (highest step) fitted" in notes["note"] and "30 run(s)" in notes["note"]
+    assert "each run's final row" in fit.summary()
+    # rows="all": every evaluation, so the tokens vary and the D term is kept
+    every = scaling.fit("mixture-additive", rows, target=TARGET, rows="all")
+    assert every.n_points == 120 and every.diagnostics["observations"]["scale_terms"] == ["tokens"]
+    assert "rows='all'" in every.diagnostics["observations"]["note"]
+    with pytest.raises(scaling.InputError, match="4 distinct tokens"):
+        scaling.fit("mixture-ye", rows, target="code", rows="all")
+    with pytest.raises(scaling.InputError, match="rows='last'; choose 'final'"):
+        scaling.fit("mixture-ye", rows, target="code", rows="last")
+    by_tokens = scaling.fit("mixture-ye", rows[rows.dataset == "code"].drop(columns=["step"]))
+    assert by_tokens.n_points == 30 and "highest tokens" in by_tokens.diagnostics["observations"]["note"]

@@ -5,10 +5,12 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 import scaling  # noqa: E402
-from scaling.mixture_plots import plot_mixture_fit, plot_mixture_segment, plot_mixture_ternary  # noqa: E402
+from scaling.mixture_plots import (plot_mixture_fit, plot_mixture_segment, plot_mixture_ternary,  # noqa: E402
+                                   target_label)
 from test_mixture_laws import synthetic  # noqa: E402
 from test_mixture_plan import DOM3, additive3, known_fit  # noqa: E402
 
@@ -27,6 +29,17 @@ def test_predicted_vs_actual_with_held_out_rows(ye_fit):
     np.testing.assert_allclose(x, ye_fit.data.loss)
     np.testing.assert_allclose(y, ye_fit.predict(ye_fit.data).loss_pred)
     plt.close(fig)
+
+
+def test_a_weighted_target_gets_a_short_axis_label():
+    runs = synthetic("mixture-ye", 40, 2e-3, 12)
+    runs = pd.concat([runs, runs.assign(dataset="b", loss=runs.loss * 1.05), runs.assign(dataset="c", loss=runs.loss * 0.95)],
+                     ignore_index=True)
+    fit = scaling.fit("mixture-ye", runs, target={"val": 0.5, "b": 0.3, "c": 0.2})
+    fig = plot_mixture_fit(fit)
+    assert fig.axes[0].get_xlabel() == "actual loss (weighted loss (3 datasets))"
+    plt.close(fig)
+    assert target_label({"val": 1.0, "b": 0.0}) == "val" and target_label(None) == ""
 
 
 def test_segment_between_two_mixtures_has_the_predicted_curve_and_its_minimum():
