@@ -192,7 +192,7 @@ def cmd_predict(args) -> None:
 
 
 def cmd_plan(args) -> None:
-    from .plan import plan
+    from .plan import plan, weak_note
     if args.qat:                                    # QAT: the optimal fraction, or the bit width for a memory budget
         from .plan_qat import cli_plan as qat_plan
         return qat_plan(args, _load(args), _emit)
@@ -216,6 +216,7 @@ def cmd_plan(args) -> None:
     lines += [f"  {k:<18}{out[k]:>14.6g}{_interval(out.get(k + '_interval'))}" for k in keys]
     if out.get("uncertainty") == "none":
         lines.append("  (no intervals: this law carries no parameter uncertainty)")
+    lines += weak_note(out)
     _emit(args, out, "\n".join(lines))
 
 

@@ -73,7 +73,14 @@ def _summarise(fit: FitResult, values: dict, level: float | None) -> dict:
             out[f"{k}_interval"] = None
     out["level"] = level
     out["uncertainty"] = fit.uncertainty
+    out["weakly_identified"] = fit.weakly_identified()   # parameters behind wide intervals (FitResult.summary)
     return out
+
+
+def weak_note(out: dict) -> list[str]:
+    """The text line a plan gets when its intervals rest on loosely identified parameters (``weakly_identified``)."""
+    weak = out.get("weakly_identified")
+    return [f"  (wide intervals: the data pin down {', '.join(weak)} only loosely; see the fit's summary)"] if weak else []
 
 
 def compute_optimal(fit: FitResult, flops: float, level: float | None = None) -> dict:

@@ -33,7 +33,7 @@ from fitters import qat
 from fitters.predict import predict_paired
 
 from .errors import InputError
-from .plan import PARAMS_RANGE, _argmin_log, _summarise, _thetas
+from .plan import PARAMS_RANGE, _argmin_log, _summarise, _thetas, weak_note
 from .result import FitResult
 from .runs import FLOPS_PER_PARAM_TOKEN
 
@@ -174,7 +174,7 @@ def _plan_memory(fit: FitResult, memory: float, flops: float, bits, level) -> di
         row = {"bits": b, "memory_bound": bool(hi_n - best[0, 0] < 1e-6)}
         row.update(_summarise(fit, {"params": n, "tokens": d, "qat_fraction": best[:, 1], "loss": loss,
                                     "tokens_per_byte": qat.tokens_per_byte(n, d, b)}, level))
-        for k in ("level", "uncertainty"):
+        for k in ("level", "uncertainty", "weakly_identified"):
             row.pop(k)
         by_bits.append(row)
         losses.append(loss)
@@ -186,6 +186,7 @@ def _plan_memory(fit: FitResult, memory: float, flops: float, bits, level) -> di
     out["interval"] = out["loss_interval"]
     out["level"] = fit.level if level is None else level
     out["uncertainty"] = fit.uncertainty
+    out["weakly_identified"] = fit.weakly_identified()
     out["bits_probability"] = ({f"{b:g}": float(np.mean(winners == i)) for i, b in enumerate(fitting)}
                                if winners.size else None)
     out["qat_fraction_closed_form"], why = _closed_form(out["tokens_per_byte"], _published_a())
@@ -261,6 +262,7 @@ def cli_plan(args, fit: FitResult, emit) -> None:
                          f"(ratio {out['fp_params_ratio']:.3f})")
     if out.get("note"):
         lines.append(f"note: {out['note']}")
+    lines += weak_note(out)
     emit(args, out, "\n".join(lines))
 
 

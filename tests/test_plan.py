@@ -90,3 +90,15 @@ def test_plan_errors_are_clear(boot_fit):
         scaling.plan(boot_fit, flops=-1)
     with pytest.raises(scaling.InputError, match="unknown published law"):
         scaling.published("chinchilla2099")
+
+
+def test_plan_names_the_loosely_identified_parameters_behind_its_intervals(boot_fit):
+    """A plan carries the fit's weakly identified parameters (wide intervals say why) and its text says so."""
+    from scaling.plan import weak_note
+    truth = {"E": 1.8, "A": 500.0, "B": 2000.0, "alpha": 0.35, "beta": 0.37}
+    noisy = scaling.fit("chinchilla", chinchilla_grid_runs(truth, 0.05, seed=1, n_sizes=3, n_tokens=3),
+                        starts=chinchilla.LAW.grid()[::15], bootstrap=50, seed=0, progress=False)
+    out = scaling.plan(noisy, flops=1e22)
+    assert out["weakly_identified"] == noisy.weakly_identified() != []
+    assert all(name in weak_note(out)[0] for name in out["weakly_identified"])
+    assert scaling.plan(boot_fit, flops=1e22)["weakly_identified"] == boot_fit.weakly_identified()
