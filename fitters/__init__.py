@@ -24,6 +24,10 @@ from . import qat  # noqa: E402  compute-optimal QAT (Dremov et al. 2025)
 
 LAWS.update({law.name: law for law in (qat.LAW, qat.CLOSED_FORM)})
 
+from . import kaplan_e  # noqa: E402  Kaplan form plus E (loss2loss shifts, Brandfonbrener et al. 2024)
+
+LAWS[kaplan_e.LAW.name] = kaplan_e.LAW
+
 
 def get_law(name: str | Law) -> Law:
     """The law called ``name`` (a :class:`Law` passes through)."""

@@ -15,7 +15,7 @@ The shifts, ``shifts=``:
 
 - ``"scaling"`` (as the paper): E_x and E_y are the irreducible terms ``E`` of a per-dataset
   scaling law (``shift_law="chinchilla"``, Hoffmann et al.'s form and start grid, Huber on log
-  residuals; any law with a parameter ``E``) fitted to all rows of x and of y; then only K and
+  residuals; any law with a parameter ``E``, e.g. ``"kaplan-e"``, :mod:`fitters.kaplan_e`) fitted to all rows of x and of y; then only K and
   kappa are fitted (the intervals are conditional on the shifts);
 - default (``None``): ``"scaling"`` when each dataset's rows have the distinct N and D such a fit
   needs, else ``"fit"`` with a warning saying why (e.g. every model saw the same number of tokens);

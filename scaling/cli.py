@@ -97,6 +97,7 @@ def _law_options(args) -> dict:
     shifts = getattr(args, "shifts", None)
     if shifts is not None:
         opts["shifts"] = shifts if shifts in ("scaling", "fit") else _float_mapping(shifts, "--shifts")
+    opts["shift_law"] = getattr(args, "shift_law", None)
     return {k: v for k, v in opts.items() if v is not None}
 
 
@@ -288,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "checkpoint (run and step; default), equal (params, tokens), or equal FLOPs")
     f.add_argument("--shifts", metavar="scaling|fit|E_x=V,E_y=V", help="loss2loss: E from per-dataset Chinchilla fits "
                    "(scaling), fitted (fit), or given; default scaling where the data allow it, else fit with a warning")
+    f.add_argument("--shift-law", metavar="LAW", help="loss2loss: the per-dataset law whose E is the shift "
+                   "(chinchilla, default; kaplan-e)")
     f.add_argument("--unpaired", choices=("error", "drop"), help="loss2loss, error: rows without a partner (default error)")
     f.add_argument("--checkpoints", choices=("intermediate", "final"), help="task: step 2 points (default intermediate)")
     f.add_argument("--skip", type=float, help="task: share of each run's tokens whose checkpoints step 2 drops (0.1)")
