@@ -14,8 +14,10 @@ from scaling import curves as sc
 
 from conftest import shared_file
 
-# size -> (tissue pooled R^2 >=, multipower pooled mean rel. error <=, multipower mean final rel. error <=)
-BOUNDS = {25: (0.997, 0.0022, 0.0030), 100: (0.997, 0.0027, 0.0045), 400: (0.996, 0.0035, 0.0058)}
+# size -> (tissue pooled R^2 >=, multipower pooled mean rel. error <=, multipower mean final rel. error <=,
+#          multipower mean over the six curves of each curve's mean rel. error <= - Luo et al.'s averaged "PredE")
+BOUNDS = {25: (0.997, 0.0022, 0.0030, 0.0016), 100: (0.997, 0.0027, 0.0045, 0.0021),
+          400: (0.996, 0.0035, 0.0058, 0.0025)}
 
 
 def _runs(size):
@@ -30,10 +32,14 @@ def test_luo2025_split(size):
         warnings.simplefilter("ignore")        # poorly identified multipower fits warn
         tissue, _, mt = sc.evaluate_split("tissue", runs, sc.LUO2025_TRAIN, sc.LUO2025_TEST, sc.LUO2025_SCHEDULES)
         mp, _, mm = sc.evaluate_split("multipower", runs, sc.LUO2025_TRAIN, sc.LUO2025_TEST, sc.LUO2025_SCHEDULES)
-    r2_min, mean_max, final_max = BOUNDS[size]
+    r2_min, mean_max, final_max, curve_mean_max = BOUNDS[size]
     pooled_t, pooled_m = mt.set_index("run").loc["all"], mm.set_index("run").loc["all"]
+    print(f"\n{size}M tissue R^2 {pooled_t['r2']:.4f}; multipower mean rel. error {100 * pooled_m['mean_rel_error']:.3f} % "
+          f"(pooled rows), {100 * pooled_m['curve_mean_rel_error']:.3f} % (mean over curves), "
+          f"final {100 * pooled_m['final_rel_error']:.3f} %")
     assert pooled_t["r2"] >= r2_min
     assert pooled_m["mean_rel_error"] <= mean_max and pooled_m["final_rel_error"] <= final_max
+    assert pooled_m["curve_mean_rel_error"] <= curve_mean_max
     # the planner ranks the test schedules as their true losses, at the last logged step of each
     last = runs[runs.run.isin(sc.LUO2025_TEST)].sort_values("step").groupby("run").last()
     candidates = {n: sc.schedule_array(sc.LUO2025_SCHEDULES[n])[:int(last.loc[n, "step"])] for n in sc.LUO2025_TEST}
