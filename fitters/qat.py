@@ -197,9 +197,10 @@ def observe(table: pd.DataFrame, chinchilla_tokens: str = "total", chinchilla=No
         run = table["run"][table["run"].duplicated()].iloc[0]
         raise ValueError(f"run {run!r} has several rows: the QAT law fits each run's final loss; pass one row per run "
                          f"(scaling.runs.final_rows(table))")
-    X = prepare(table, chinchilla_tokens)
+    n, d, bits, f = inputs(table)
+    _check_chinchilla_tokens(f, chinchilla_tokens, table.index)
+    X = design(n, d, bits, f, chinchilla_tokens)
     y = _column(table, "loss")
-    n, d, _, f = inputs(table)
     fp, qat = f == 0, f > 0
     if not qat.any():
         raise ValueError("no QAT rows (qat_fraction > 0): fit the FP rows with the chinchilla law")
