@@ -174,8 +174,7 @@ def _plan_memory(fit: FitResult, memory: float, flops: float, bits, level) -> di
         row = {"bits": b, "memory_bound": bool(hi_n - best[0, 0] < 1e-6)}
         row.update(_summarise(fit, {"params": n, "tokens": d, "qat_fraction": best[:, 1], "loss": loss,
                                     "tokens_per_byte": qat.tokens_per_byte(n, d, b)}, level))
-        for k in ("level", "uncertainty", "weakly_identified"):
-            row.pop(k)
+        common = {k: row.pop(k) for k in ("level", "uncertainty", "weakly_identified")}   # the same for every row
         by_bits.append(row)
         losses.append(loss)
     losses = np.array(losses)                                  # (bits, S)
@@ -184,9 +183,7 @@ def _plan_memory(fit: FitResult, memory: float, flops: float, bits, level) -> di
     out = {"law": fit.law.name, "memory": memory, "flops": flops, "accounting": "weights N b / 8 bytes, C = 6 N D",
            **{key: by_bits[k][key] for key in by_bits[k]}}
     out["interval"] = out["loss_interval"]
-    out["level"] = fit.level if level is None else level
-    out["uncertainty"] = fit.uncertainty
-    out["weakly_identified"] = fit.weakly_identified()
+    out.update(common)
     out["bits_probability"] = ({f"{b:g}": float(np.mean(winners == i)) for i, b in enumerate(fitting)}
                                if winners.size else None)
     out["qat_fraction_closed_form"], why = _closed_form(out["tokens_per_byte"], _published_a())
