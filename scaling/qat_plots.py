@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from fitters import qat
 
 from .errors import InputError
-from .plan_qat import F_MIN, optimal_fractions
+from .plan_qat import F_MIN, _published_a, optimal_fractions
 from .plots import _axes, _styled
 from .result import FitResult
 
@@ -74,14 +74,13 @@ def plot_optimal_fraction(optima=None, fit: FitResult | None = None, params=None
     - ``fit``: a qat fit's f*(S) for each bit width of ``bits`` at N = ``params`` (default: the
       geometric mean of the fit's model sizes and its bit widths), thin lines.
     """
-    from .published import published
     fig, ax = _axes(ax)
     S_seen = [] if optima is None else list(pd.DataFrame(optima)["tokens_per_byte"])
     if tokens_per_byte is None:
         lo, hi = (min(S_seen) / 2, max(S_seen) * 2) if S_seen else (10.0, 1e5)
         tokens_per_byte = np.geomspace(max(lo, 1.5), hi, 200)
     S = np.asarray(tokens_per_byte, float)
-    a_pub = published("dremov2025").params["a"]
+    a_pub = _published_a()
     ax.plot(S, qat.closed_form(S, a_pub), "k--", lw=1.3, label=f"closed form, a = {a_pub:g} (Dremov et al. 2025)")
     if a is not None:
         ax.plot(S, qat.closed_form(S, a), "k-", lw=1.6, label=f"closed form fitted, a = {a:.4g}")
