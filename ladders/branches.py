@@ -42,7 +42,8 @@ import numpy as np
 
 from .config import RunConfig, tokens_label
 from .quant import QuantConfig, default_embed_bits
-from .schedules import Constant, Rewarm, WSD, lr_array, parse_schedule, schedule_to_dict, split_steps, warmup_steps
+from .schedules import (Constant, Rewarm, WSD, lr_array, parse_schedule, rewarm_cycles, schedule_to_dict, split_steps,
+                        warmup_steps)
 
 PIPELINES = ("classic", "fused")
 QAT_KEYS = {"bits", "qat_fraction", "qat_pipeline", "embed_min_bits", "qat_peak", "qat_warmup", "share_trunks"}
@@ -142,8 +143,7 @@ def _group_key(config: RunConfig) -> tuple:
 
 def _fp_prefix_key(config: RunConfig) -> tuple:
     """The FP run a classic QAT run starts from: its first phase's WSD over ``qat_start`` updates."""
-    s = parse_schedule(config.schedule)
-    fp = schedule_to_dict(WSD(s.peak, s.warmup, s.decay_fraction, s.decay_shape, s.floor))
+    fp = schedule_to_dict(rewarm_cycles(config.schedule)[0])
     return _base_key(config), json.dumps(fp, sort_keys=True), config.qat_start
 
 

@@ -157,6 +157,14 @@ def warmup_steps(schedule, total_steps: int) -> int:
     return min(_steps(parse_schedule(schedule).warmup, int(total_steps)), int(total_steps))
 
 
+def rewarm_cycles(schedule) -> tuple[WSD, WSD]:
+    """The two cycles of a ``Rewarm`` (module docstring): the WSD of its first ``T1`` updates (the
+    classic pipeline's FP run) and the re-warmup and decay of its last ``T2``."""
+    s = parse_schedule(schedule)
+    return (WSD(s.peak, s.warmup, s.decay_fraction, s.decay_shape, s.floor),
+            WSD(s.rewarm_peak, s.rewarm_warmup, 1.0, s.decay_shape, s.floor))
+
+
 def lr_array(schedule, total_steps: int) -> np.ndarray:
     """The learning rate of every update ``0 .. total_steps - 1`` (float64 array).
 
@@ -176,8 +184,7 @@ def lr_array(schedule, total_steps: int) -> np.ndarray:
         _decay(lr, max(total - n_decay, warmup), total, s.decay_shape, s.peak, s.floor)
     elif s.kind == "rewarm":
         second = split_steps(total, s.rewarm_fraction)
-        first = WSD(s.peak, s.warmup, s.decay_fraction, s.decay_shape, s.floor)
-        again = WSD(s.rewarm_peak, s.rewarm_warmup, 1.0, s.decay_shape, s.floor)
+        first, again = rewarm_cycles(s)
         return np.concatenate([lr_array(first, total - second), lr_array(again, second)])
     elif s.kind == "multistep":
         i = np.arange(total)
