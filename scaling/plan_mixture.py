@@ -47,6 +47,7 @@ from fitters.mixture import PREFIX, split_inputs
 from fitters.predict import predict_many
 
 from .errors import InputError
+from .plan import _thetas, compute_optimal
 from .result import FitResult, percentile_interval
 
 LOWER = 1e-12           # smallest weight inside the solver (finite slopes of h^gamma)
@@ -308,7 +309,6 @@ def mixture_over_compute(fit: FitResult, flops, **constraints) -> pd.DataFrame:
 
 def _compute_optimal_mixture(fit, flops, theta, caps, floors, unique_tokens, max_epochs, best_run, rng, level):
     """Mixture and compute-optimal (N, D) at ``flops``, alternating until the mixture stops moving."""
-    from .plan import compute_optimal
     domains, _ = split_inputs(fit.law.inputs)
     K = len(domains)
     w = np.full(K, 1.0 / K)
@@ -352,13 +352,6 @@ def _chinchilla_at(fit: FitResult, w) -> FitResult:
     params = dict(zip(law.names, map(float, nat[0])))
     return FitResult(law=law, params=params, se={}, ci={}, level=fit.level, uncertainty=fit.uncertainty,
                      samples=nat[1:] if len(nat) > 1 else None)
-
-
-def _thetas(fit: FitResult) -> np.ndarray:
-    point = fit.law.theta_from_dict(fit.params)[None, :]
-    if fit.samples is None or len(fit.samples) == 0:
-        return point
-    return np.vstack([point, fit.law.from_natural(fit.samples)])
 
 
 def _design(domains, scale, W, N, D) -> dict:
