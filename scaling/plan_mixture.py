@@ -253,7 +253,7 @@ def plan_mixture(fit: FitResult, flops=None, params=None, tokens=None, caps=None
     best_run = _best_run(fit, domains)
     D = tokens if tokens is not None else fixed_nd.get("tokens")
     if flops is not None:
-        result = _compute_optimal_mixture(fit, float(flops), thetas[:1], caps, floors, unique_tokens, max_epochs,
+        result = _compute_optimal_mixture(fit, float(flops), thetas, caps, floors, unique_tokens, max_epochs,
                                           best_run, rng, level)
         nd, w, lo, hi, why = result
         out.update(nd)
@@ -307,27 +307,31 @@ def mixture_over_compute(fit: FitResult, flops, **constraints) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _compute_optimal_mixture(fit, flops, theta, caps, floors, unique_tokens, max_epochs, best_run, rng, level):
-    """Mixture and compute-optimal (N, D) at ``flops``, alternating until the mixture stops moving."""
+def _compute_optimal_mixture(fit, flops, thetas, caps, floors, unique_tokens, max_epochs, best_run, rng, level):
+    """Mixture and compute-optimal (N, D) at ``flops``, alternating until the mixture stops moving.
+
+    The alternation uses the point estimate ``thetas[0]`` only; the samples give the intervals of the final (N, D).
+    """
     domains, _ = split_inputs(fit.law.inputs)
     K = len(domains)
     w = np.full(K, 1.0 / K)
     for _ in range(MAX_ROUNDS):
-        nd = compute_optimal(_chinchilla_at(fit, w), flops, level)
+        nd = compute_optimal(_chinchilla_at(fit, w, thetas[:1]), flops, level)
         lo, hi, why = bounds(domains, caps, floors, unique_tokens, max_epochs, nd["tokens"])
-        new = solve(fit.law, theta, _scale_values(("params", "tokens"), nd["params"], nd["tokens"], 1), lo, hi,
+        new = solve(fit.law, thetas[:1], _scale_values(("params", "tokens"), nd["params"], nd["tokens"], 1), lo, hi,
                     _starts(K, best_run, rng))[0][0]
         moved = np.max(np.abs(new - w))
         w = new
         if moved < 1e-9:
             break
-    nd = compute_optimal(_chinchilla_at(fit, w), flops, level)
+    nd = compute_optimal(_chinchilla_at(fit, w, thetas), flops, level)
     keep = {k: nd[k] for k in ("params", "tokens", "tokens_per_param", "params_interval", "tokens_interval", "flops")}
     return keep, w, lo, hi, why
 
 
-def _chinchilla_at(fit: FitResult, w) -> FitResult:
-    """The fit at mixture ``w`` as a Chinchilla law L = E' + A'/N^alpha + B'/D^beta (samples included).
+def _chinchilla_at(fit: FitResult, w, thetas) -> FitResult:
+    """The fit at mixture ``w`` as a Chinchilla law L = E' + A'/N^alpha + B'/D^beta, for the fit-space
+    ``thetas`` (point first, then samples: :func:`scaling.plan._thetas`; the point alone gives no samples).
 
     E' = the loss at N, D -> inf; A' = (L(N=1, D->inf) - E'), B' likewise; exponents from the fit.
     """
@@ -336,19 +340,11 @@ def _chinchilla_at(fit: FitResult, w) -> FitResult:
     law = get_law("chinchilla")
     big = 1e300
 
-    def natural(thetas):
-        rows = []
-        for n, d in ((big, big), (1.0, big), (big, 1.0)):
-            X = _design(domains, scale, w[None, :], n, d)
-            rows.append(predict_many(fit.law, thetas, X)[:, 0])
-        e, a, b = rows[0], rows[1] - rows[0], rows[2] - rows[0]
-        nat = fit.law.to_natural(thetas)
-        alpha = nat[:, fit.law.names.index("alpha")]
-        beta = nat[:, fit.law.names.index("beta")]
-        return np.column_stack([e, a, b, alpha, beta])
-
-    thetas = _thetas(fit)
-    nat = natural(thetas)
+    e, at_n, at_d = (predict_many(fit.law, thetas, _design(domains, scale, w[None, :], n, d))[:, 0]
+                     for n, d in ((big, big), (1.0, big), (big, 1.0)))
+    fitted = fit.law.to_natural(thetas)
+    nat = np.column_stack([e, at_n - e, at_d - e, fitted[:, fit.law.names.index("alpha")],
+                           fitted[:, fit.law.names.index("beta")]])
     params = dict(zip(law.names, map(float, nat[0])))
     return FitResult(law=law, params=params, se={}, ci={}, level=fit.level, uncertainty=fit.uncertainty,
                      samples=nat[1:] if len(nat) > 1 else None)
