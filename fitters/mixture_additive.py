@@ -109,15 +109,21 @@ def heuristic(H, y, S, scale):
     return out
 
 
+def mixture_start(h, n_params, blocks, domains) -> np.ndarray:
+    """A fit-space start with E, C_j and gamma_j from the heuristic start ``h``; the N and D entries 0."""
+    t = np.zeros(n_params)
+    t[0] = np.log(h["E"])
+    t[blocks["C_" + domains[0]]] = np.log(h["C"])
+    t[blocks["gamma_" + domains[0]]] = np.log(h["gamma"])
+    return t
+
+
 def starts(H, y, S, law, rng, total=MAX_STARTS):
     domains, scale = split_inputs(law.inputs)
     names, _, _, blocks = layout(domains, scale)
     rows = []
     for h in heuristic(H, y, S, scale):
-        t = np.zeros(len(names))
-        t[0] = np.log(h["E"])
-        t[blocks["C_" + domains[0]]] = np.log(h["C"])
-        t[blocks["gamma_" + domains[0]]] = np.log(h["gamma"])
+        t = mixture_start(h, len(names), blocks, domains)
         terms = [(b, e) for c, b, e in (("params", "A", "alpha"), ("tokens", "B", "beta")) if c in scale]
         for (amp, expo), (big, small) in zip(h["scale"], terms):
             t[blocks[big]], t[blocks[small]] = np.log(amp), expo

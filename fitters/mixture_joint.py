@@ -51,10 +51,7 @@ def starts(H, y, S, law, rng):
     names, _, _, blocks = additive.layout(domains, scale, joint=True)
     rows = []
     for h in additive.heuristic(H, y, S, scale):
-        t = np.zeros(len(names))
-        t[0] = np.log(h["E"])
-        t[blocks["C_" + domains[0]]] = np.log(h["C"])
-        t[blocks["gamma_" + domains[0]]] = np.log(h["gamma"])
+        t = additive.mixture_start(h, len(names), blocks, domains)
         for (amp, expo), big in zip(h["scale"], [b for c, b in (("params", "A"), ("tokens", "B")) if c in scale]):
             t[blocks[f"C{big}_{domains[0]}"]] = np.log(amp)
             t[blocks[f"gamma_{big}"]] = (1.0, expo)
