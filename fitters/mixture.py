@@ -169,7 +169,6 @@ class Family:
     scale: str = "optional"
     defaults: Mapping = None
     notes: Callable | None = None
-    derived: Callable | None = None
 
 
 def family(spec: Family) -> Law:
@@ -185,8 +184,7 @@ def family(spec: Family) -> Law:
                    inputs=tuple(inputs), log_predict=spec.log_predict(domains, scale), n_log=n_log,
                    grid=lambda: np.zeros((1, len(names))), citation=spec.citation,
                    prepare=functools.partial(prepare, domains, scale), observe=observe,
-                   defaults=dict(spec.defaults or {}), specialize=specialize,
-                   derived=spec.derived or (lambda p: {}))
+                   defaults=dict(spec.defaults or {}), specialize=specialize)
 
     def observe(table: pd.DataFrame, target=None, rows: str = "final") -> Observations:
         domains = tuple(c[len(PREFIX):] for c in domain_columns(table))
