@@ -425,7 +425,7 @@ def _floats(text, flag):
 
 def cli_plan(args, fit, emit) -> None:
     """``scaling plan FIT.json --steps T [--peak LR --warmup W --floor F] [--schedule S ...]``."""
-    from .plan import plan
+    from .plan import plan, weak_note
     options = {"steps": args.steps, "peak": args.peak, "warmup": args.warmup, "floor": args.floor, "level": args.level}
     if args.warmup is not None and float(args.warmup) >= 1:
         options["warmup"] = int(args.warmup)
@@ -444,6 +444,7 @@ def cli_plan(args, fit, emit) -> None:
     if "wsd" in out:
         w = out["wsd"]
         lines.append(f"best WSD: decay_fraction {w['decay_fraction']:g} ({w['decay_shape']} decay), loss {w['loss']:.5g}")
+    lines += weak_note(out)
     emit(args, out, "\n".join(lines))
 
 

@@ -47,7 +47,7 @@ from fitters.mixture import PREFIX, split_inputs
 from fitters.predict import predict_many
 
 from .errors import InputError
-from .plan import _thetas, compute_optimal
+from .plan import _thetas, compute_optimal, weak_note
 from .result import FitResult, percentile_interval
 
 LOWER = 1e-12           # smallest weight inside the solver (finite slopes of h^gamma)
@@ -286,6 +286,7 @@ def plan_mixture(fit: FitResult, flops=None, params=None, tokens=None, caps=None
     out["loss_uniform"] = float(_loss(fit, np.full((1, len(domains)), 1.0 / len(domains)), scale_cols, N, D)[0])
     out["bounds"] = {d: [float(a), float(b)] for d, a, b in zip(domains, lo, hi)}
     out["level"], out["uncertainty"] = level, fit.uncertainty
+    out["weakly_identified"] = fit.weakly_identified()
     if out["at_vertex"] or out["at_edge"]:
         where = "a vertex (one domain only)" if out["at_vertex"] else f"an edge of the simplex ({', '.join(zero)} at 0)"
         warnings.warn(f"the optimal mixture lies on {where}: a mixture law extrapolates badly there - check it with "
@@ -419,4 +420,5 @@ def cli_plan(args, fit, emit, pairs) -> None:
     lines.append(f"predicted loss {out['loss']:.6g}{span}   (uniform mixture: {out['loss_uniform']:.6g})")
     if out.get("note"):
         lines.append(f"note: {out['note']}")
+    lines += weak_note(out)
     emit(args, out, "\n".join(lines))

@@ -152,7 +152,8 @@ def plan_schedule(fit: FitResult, flops=None, steps: int | None = None, peak: fl
         seen.add(key)
         ranked.append(entry(i))
     out = {"law": fit.law.name, "steps": None if steps is None else int(steps), "peak": peak, "warmup": warmup,
-           "floor": floor, "level": fit.level if level is None else level, "uncertainty": fit.uncertainty}
+           "floor": floor, "level": fit.level if level is None else level, "uncertainty": fit.uncertainty,
+           "weakly_identified": fit.weakly_identified()}
     best = ranked[0]
     out.update({"best": best["schedule"], "loss": best["loss"], "interval": best["interval"], "ranking": ranked})
     if "wsd" in families:

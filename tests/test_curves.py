@@ -177,5 +177,7 @@ def test_plots_draw_curves_and_the_wsd_scan():
     ax, ax_lr = fig.axes[:2]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["a (fitted)", "b (predicted)"] and len(ax_lr.lines) == 2
-    fig = plot_wsd_scan(scaling.plan(fit, steps=5000, decay_fractions=[0.1, 0.5, 1.0]))
+    scan = scaling.plan(fit, steps=5000, decay_fractions=[0.1, 0.5, 1.0])
+    assert scan["weakly_identified"] == fit.weakly_identified()
+    fig = plot_wsd_scan(scan)
     assert len(fig.axes[0].lines) >= 4

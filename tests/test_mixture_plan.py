@@ -99,6 +99,7 @@ def test_three_domain_optimum_matches_brute_force():
     assert p["loss"] <= loss + 1e-12 and abs(w.sum() - 1) < 1e-12
     assert not p["at_vertex"] and not p["at_edge"] and p["binding"] == []
     assert p["interval"] is None and p["loss_uniform"] > p["loss"]
+    assert p["weakly_identified"] == fit.weakly_identified()
 
 
 def test_five_domain_optimum_with_caps_floors_and_unique_tokens_matches_brute_force():
