@@ -17,6 +17,12 @@ updates ``0 .. s-1``.  So, for a row at step ``s``:
 * warmup: every update before the learning rate first *decreases* (the non-decreasing prefix).
   Its increases are not counted as (negative) drops: both papers start the annealing terms after
   warmup.  Later increases (re-warming) do count, with their sign.
+* warmup area in ``S1``: ``warmup="actual"`` (default) sums the warmup's own rates - Luo et al.'s
+  ``S_W``; ``warmup="peak"`` counts every update before the rate first reaches its peak *at* the
+  peak - the convention of Tissue et al. 2024 (their Sec. 3.4 and released code: the warmup's rates
+  are taken as the maximal LR in ``S1`` and ``S2``).  Only ``S1`` changes (no drops in warmup).  On
+  Luo et al.'s curves (authors' split) ``"actual"`` predicts better at 25M and 100M, ``"peak"`` at
+  400M (README, "Warmup").
 * Tissue et al. 2024 annealing area with momentum (decay factor ``lam``, 0.999 in the paper):
   ``m_i = lam m_{i-1} + delta_i`` after warmup (0 before), ``S2(s) = sum_{i<s} m_i``;
 * Luo et al. 2025 loss reduction ``LD(s) = B sum_{i=i0}^{s-1} delta_i G(C lr[i]^-gamma S_i(s))``,
@@ -46,6 +52,7 @@ TINY_LR = 1e-30           # stands in for a zero learning rate inside a logarith
 # clean ones) and flat along ridges of (B, C, beta, gamma), where scipy's default ftol (2.2e-9,
 # absolute below 1) stops L-BFGS long before the optimum; these tolerances reach it (see the tests).
 FIT_DEFAULTS = {"gtol": 1e-8, "ftol": 1e-13}
+WARMUP_RULES = ("actual", "peak")   # how the warmup's updates enter S1 (module docstring)
 
 
 def check_lr(lr, name: str = "run") -> np.ndarray:
@@ -64,6 +71,23 @@ def warmup_end(lr: np.ndarray) -> int:
     lr = np.asarray(lr, float)
     down = np.flatnonzero(np.diff(lr) < 0)
     return int(down[0] + 1) if down.size else len(lr)
+
+
+def warmup_at_peak(lr: np.ndarray) -> np.ndarray:
+    """A copy of ``lr`` with every update before the first one at the warmup's peak raised to that peak
+    (the peak: the largest rate of the non-decreasing prefix; Tissue et al. 2024's warmup convention)."""
+    lr = np.array(lr, dtype=float)
+    head = lr[:warmup_end(lr)]
+    if head.size:
+        first = int(np.argmax(head >= head.max()))
+        lr[:first] = head.max()
+    return lr
+
+
+def check_warmup(warmup: str) -> str:
+    if warmup not in WARMUP_RULES:
+        raise ValueError(f"warmup={warmup!r}: use one of {WARMUP_RULES} (how warmup updates enter S1)")
+    return warmup
 
 
 def drops(lr: np.ndarray) -> np.ndarray:
@@ -176,13 +200,15 @@ def loss_drop_exact(lr, steps, C: float, beta: float, gamma: float) -> np.ndarra
 
 
 def curve_inputs(lrs: Mapping[str, np.ndarray], runs: Sequence, steps: Sequence, kind: str,
-                 lam: float = TISSUE_DECAY, K: int | None = None) -> dict:
+                 lam: float = TISSUE_DECAY, K: int | None = None, warmup: str = "actual") -> dict:
     """The law inputs ``X`` for rows ``(runs[j], steps[j])`` given per-run learning rates ``lrs``.
 
     kind: ``"tissue"`` -> ``S1``, ``S2`` (rows,); ``"multipower"`` -> ``S1`` (rows,) and the
     drop bins ``D``, ``log_eta``, ``S`` (rows, K).  ``K`` defaults to what the longest row needs,
-    rounded up to a multiple of 8 (fewer distinct shapes to compile).
+    rounded up to a multiple of 8 (fewer distinct shapes to compile).  ``warmup``: ``"actual"`` or
+    ``"peak"`` (module docstring).
     """
+    check_warmup(warmup)
     runs = np.asarray(runs, dtype=object)
     steps = np.asarray(steps)
     n = len(runs)
@@ -201,6 +227,8 @@ def curve_inputs(lrs: Mapping[str, np.ndarray], runs: Sequence, steps: Sequence,
         if run not in lrs:
             raise ValueError(f"run {run!r}: no learning-rate schedule for it")
         lr = check_lr(lrs[run], f"run {run!r}")
+        if warmup == "peak":
+            lr = warmup_at_peak(lr)
         st = check_steps(lr, steps[rows], f"run {run!r}")
         S1[rows] = area(lr)[st]
         if kind == "tissue":
@@ -213,7 +241,7 @@ def curve_inputs(lrs: Mapping[str, np.ndarray], runs: Sequence, steps: Sequence,
     return {"S1": S1, "D": D, "log_eta": LE, "S": S}
 
 
-def prepare(table, schedules=None, kind: str = "multipower", lam: float = TISSUE_DECAY) -> dict:
+def prepare(table, schedules=None, kind: str = "multipower", lam: float = TISSUE_DECAY, warmup: str = "actual") -> dict:
     """The inputs of a whole-curve law for the rows of ``table`` (columns ``run``, ``step``).
 
     schedules: a mapping run -> per-step learning rates (array, ``lr[i]`` for update ``i``), or None to
@@ -231,7 +259,7 @@ def prepare(table, schedules=None, kind: str = "multipower", lam: float = TISSUE
     elif not isinstance(schedules, Mapping):
         raise TypeError(f"schedules must map run -> per-step learning rates, got {type(schedules).__name__}")
     lrs = {str(k): v for k, v in schedules.items()}
-    X = curve_inputs(lrs, runs, steps, kind, lam=lam)
+    X = curve_inputs(lrs, runs, steps, kind, lam=lam, warmup=warmup)
     zero = np.flatnonzero(X["S1"] <= 0)
     if zero.size:
         j = zero[0]

@@ -39,9 +39,10 @@ def grid() -> np.ndarray:
                         np.log([0.5, 3.0]), np.log([0.3, 0.8]), np.log([0.6]))
 
 
-def prepare(table, schedules=None):
-    """``S1`` and the drop bins for each row (run, step) of ``table`` (see :func:`fitters.curves.prepare`)."""
-    return curves.prepare(table, schedules, kind="multipower")
+def prepare(table, schedules=None, warmup: str = "actual"):
+    """``S1`` and the drop bins for each row (run, step) of ``table`` (see :func:`fitters.curves.prepare`;
+    ``warmup="actual"`` is Luo et al.'s ``S_W``, the warmup's own area)."""
+    return curves.prepare(table, schedules, kind="multipower", warmup=warmup)
 
 
 prepare.takes_learning_rates = True

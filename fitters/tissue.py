@@ -32,9 +32,10 @@ def grid() -> np.ndarray:
                         np.log([1e-2, 1e-1, 1.0, 10.0, 100.0]))
 
 
-def prepare(table, schedules=None, lam: float = curves.TISSUE_DECAY):
-    """``S1``, ``S2`` for each row (run, step) of ``table`` from per-step learning rates (see :func:`fitters.curves.prepare`)."""
-    return curves.prepare(table, schedules, kind="tissue", lam=lam)
+def prepare(table, schedules=None, lam: float = curves.TISSUE_DECAY, warmup: str = "actual"):
+    """``S1``, ``S2`` for each row (run, step) of ``table`` from per-step learning rates (see :func:`fitters.curves.prepare`;
+    ``warmup="peak"`` counts warmup updates at the peak rate, as Tissue et al. do - :mod:`fitters.curves`)."""
+    return curves.prepare(table, schedules, kind="tissue", lam=lam, warmup=warmup)
 
 
 prepare.takes_learning_rates = True

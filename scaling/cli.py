@@ -299,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "run, step, lr) or per run (JSON run -> schedule); default: the data's lr column")
     f.add_argument("--schedule", action="append", metavar="RUN=SCHEDULE", help="tissue, multipower: one run's "
                    "schedule, e.g. --schedule a=cosine:peak=3e-4,warmup=100,total_steps=10000 (repeat per run)")
+    f.add_argument("--warmup", choices=("actual", "peak"), help="tissue, multipower: warmup updates in the forward "
+                   "area S1 at their own rates (actual, default) or at the peak rate (peak: Tissue et al.'s convention)")
     f.add_argument("--target", action="append", metavar="DATASET[=WEIGHT]", help="mixture laws: the dataset whose "
                    "loss is the response, or repeated DATASET=WEIGHT for a weighted mean of several (weights normalised)")
     f.add_argument("--rows", choices=("final", "all"), help="mixture laws: each run's final row (default) or every "

@@ -355,10 +355,11 @@ def _cli_schedules(args, data_runs=None):
 
 
 def cli_fit(fit_fn, args):
-    """``scaling.fit`` with the whole-curve laws' ``schedules=`` from the command line, when given."""
+    """``scaling.fit`` with the whole-curve laws' ``schedules=`` and ``warmup=`` from the command line, when given."""
     import functools
-    schedules = _cli_schedules(args)
-    return fit_fn if schedules is None else functools.partial(fit_fn, schedules=schedules)
+    options = {"schedules": _cli_schedules(args), "warmup": getattr(args, "warmup", None)}
+    options = {k: v for k, v in options.items() if v is not None}
+    return functools.partial(fit_fn, **options) if options else fit_fn
 
 
 def _cli_fit_file(args):

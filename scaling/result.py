@@ -72,14 +72,16 @@ class FitResult:
         ``rows`` is a DataFrame, a dict of columns, or anything :func:`scaling.read_runs` reads; it
         needs the law's inputs (e.g. ``params`` and ``tokens``, or ``params`` and ``flops``).
         The interval reflects parameter uncertainty (NaN when the result has no samples).
-        ``law_options`` go to the law's ``prepare`` (e.g. ``schedules=``); by default the fit's own.
+        ``law_options`` go to the law's ``prepare`` (e.g. ``schedules=``); the fit's own options fill
+        those not given (e.g. a whole-curve law's ``warmup=`` or ``lam=`` with new ``schedules=``).
         The columns are named after the law's response (``loss`` by default).
         """
         if isinstance(rows, Mapping):
             rows = pd.DataFrame({k: np.atleast_1d(v) for k, v in rows.items()})
         table = read_runs(rows, required=self.law.columns, check_duplicates=False)
-        options = law_options or {k: v for k, v in self.options.get("law_options", {}).items()
-                                  if not (isinstance(v, str) and v.startswith("<"))}
+        own = {k: v for k, v in self.options.get("law_options", {}).items()
+               if not (isinstance(v, str) and v.startswith("<"))}
+        options = {**own, **law_options}
         X = design(self.law, table, options)
         check_domain(self.law, self.params, X)
         out = rows.copy() if isinstance(rows, pd.DataFrame) else table.copy()

@@ -38,6 +38,37 @@ def test_areas_match_a_plain_loop():
     assert fc.annealing_area(lr, [750], lam)[0] == 0.0 < fc.annealing_area(lr, [751], lam)[0]
 
 
+def test_warmup_at_peak_changes_only_the_forward_area():
+    """Tissue et al.'s warmup convention: the warmup's updates count at the peak rate in S1; S2 and the drops stay."""
+    lr = lr_array(WSD, 1000)
+    assert np.all(fc.warmup_at_peak(lr)[:100] == 0.001) and np.array_equal(fc.warmup_at_peak(lr)[100:], lr[100:])
+    steps = [50, 500, 900]
+    for kind in ("tissue", "multipower"):
+        actual = fc.curve_inputs({"a": lr}, ["a"] * 3, steps, kind)
+        peak = fc.curve_inputs({"a": lr}, ["a"] * 3, steps, kind, warmup="peak")
+        np.testing.assert_allclose(peak["S1"] - actual["S1"], [0.05 - lr[:50].sum()] + 2 * [0.1 - lr[:100].sum()])
+        for k in set(actual) - {"S1"}:
+            np.testing.assert_array_equal(peak[k], actual[k])
+    with pytest.raises(ValueError, match="warmup='ramp'"):
+        fc.curve_inputs({"a": lr}, ["a"], [10], "tissue", warmup="ramp")
+
+
+def test_a_fit_predicts_new_schedules_with_its_own_warmup_rule():
+    rng = np.random.default_rng(3)
+    lrs = {"a": lr_array(WSD, 2000), "b": lr_array("cosine:peak=0.001,warmup=100,floor=0.0001", 2000)}
+    truth = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "C": 0.5}
+    rows = pd.concat([pd.DataFrame({"run": r, "step": np.arange(300, 2001, 100)}) for r in lrs], ignore_index=True)
+    X = tissue.prepare(rows, lrs, warmup="peak")
+    runs = rows.assign(loss=truth["L0"] + truth["A"] * X["S1"] ** -truth["alpha"] - truth["C"] * X["S2"])
+    fit = scaling.fit("tissue", runs, schedules=lrs, warmup="peak")
+    assert fit.params["alpha"] == pytest.approx(0.45, rel=1e-3)
+    new = pd.DataFrame({"run": "c", "step": [500, 1500]})
+    sched = {"c": "wsd:peak=0.001,warmup=300,decay_fraction=0.5,decay_shape=linear,floor=0.0001,total_steps=1500"}
+    Xc = tissue.prepare(new, {"c": sc.schedule_array(sched["c"])}, warmup="peak")
+    expected = truth["L0"] + truth["A"] * Xc["S1"] ** -truth["alpha"] - truth["C"] * Xc["S2"]
+    np.testing.assert_allclose(fit.predict(new, schedules=sched)["loss_pred"], expected, rtol=1e-4)
+
+
 @pytest.mark.parametrize("desc,T", [
     ("cosine:peak=3e-4,warmup=2160,floor=3e-5", 72000),
     ("wsd:peak=3e-4,warmup=2160,decay_fraction=0.1666667,decay_shape=exponential,floor=3e-5", 24000),
@@ -142,6 +173,9 @@ def test_cli_fit_predict_plan(tmp_path, capsys):
     assert main(["fit", "tissue", str(tmp_path / "runs.csv"), "--schedule", f"a={descs['a']}", "--schedule",
                  f"b={descs['b']}", "--schedule", f"c={descs['c']}", "--json"]) == 0
     capsys.readouterr()
+    assert main(["fit", "tissue", str(tmp_path / "runs.csv"), "--schedules", str(tmp_path / "s.json"),
+                 "--warmup", "peak", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["options"]["law_options"]["warmup"] == "peak"
     assert main(["predict", str(fit_json), "--schedule", "wsd:peak=0.001,warmup=200,decay_fraction=0.2",
                  "--steps", "10000", "--points", "20", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
