@@ -31,7 +31,8 @@ Conventions (``T`` total updates, indexed ``i = 0 .. T-1``; ``lr[i]`` is the rat
   the QAT phase re-warms; Dremov et al. 2025, "Compute-Optimal Quantization-Aware Training").
 * ``warmup`` and ``milestones`` given as floats in ``(0, 1)`` are fractions of ``T``
   (rounded to whole updates), so one schedule fits every run of a ladder; integers are updates.
-* ``floor`` is an absolute learning rate.
+* ``floor`` is an absolute learning rate; :func:`scale_rates` multiplies every absolute rate
+  (``peak``, ``floor``, ``rewarm_peak``) by one factor (a ladder's per-width learning rates).
 """
 from __future__ import annotations
 
@@ -219,6 +220,17 @@ def _validate(s):
         if s.rewarm_warmup < 0:
             raise ValueError(f"rewarm schedule: rewarm_warmup must be >= 0, got {s.rewarm_warmup!r}")
     return s
+
+
+RATE_FIELDS = ("peak", "floor", "rewarm_peak")   # absolute learning rates (gamma, fractions are relative)
+
+
+def scale_rates(schedule, factor: float) -> dict:
+    """The schedule (as a dict) with every absolute learning rate (:data:`RATE_FIELDS`) times ``factor``
+    (rounded to 12 significant digits, so 3e-3 * 4/3 is logged as 0.004)."""
+    d = schedule_to_dict(parse_schedule(schedule))
+    return schedule_to_dict(schedule_from_dict({k: float(f"{v * factor:.12g}") if k in RATE_FIELDS and v is not None
+                                                else v for k, v in d.items()}))
 
 
 def schedule_from_dict(d: dict):

@@ -18,8 +18,10 @@ Example (every table but ``sizes`` and ``budget`` is optional)::
     tokens_per_param = [4, 8, 16]     # D = k * N, N = non-embedding parameters
     # tokens = [1e6, 4e6]             # absolute token counts
 
-    [train]                           # RunConfig fields
+    [train]                           # RunConfig fields, and lr_base_width
     batch_size = 16
+    # lr_base_width = 64              # the schedules' rates are those of width 64; width w trains at
+                                      #   64 / w times them (module docstring)
     evals = 8                         # evaluations per run (or eval_every = <steps>)
     eval_windows = 64
     steps_per_dispatch = 8
@@ -45,6 +47,13 @@ stable and readable: ``w32-d2-h2-t20k-cosine-<hash>``, where ``<hash>`` is
 (adding sizes, say) keeps the ids, and the finished runs, of unchanged entries.
 ``evals = k`` sets ``eval_every`` to ``ceil(steps / k)`` rounded up to a multiple of
 ``steps_per_dispatch`` (so every dispatch has the same compiled length).
+
+``lr_base_width = w0`` scales every schedule's absolute rates (peak, floor) of a model of width
+``w`` by ``w0 / w``: the optimal Adam learning rate falls with width, and a ladder at one fixed
+rate trains its small models too cautiously or its large ones too hard, which bends the fitted
+size exponent (measured on the embedded corpus: README, "The demo").  It is muP's rule for
+Adam on hidden matrices (learning rate proportional to 1 / fan-in; Yang et al. 2022, "Tensor
+Programs V", Table 3), applied to every parameter of the model.
 
 A size may carry its own budget (``{width = 8, depth = 1, heads = 1, tokens_per_param = [5000]}``),
 which replaces ``[budget]`` for it (``[budget]`` may then be left out): a sparse design of
@@ -84,13 +93,13 @@ from .corpus import DEFAULT_DOMAINS
 from .data import normalize_mixture
 from .mixtures import MixtureSpecError, generate_mixtures
 from .model import ModelConfig, param_counts
-from .schedules import parse_schedule, schedule_to_dict
+from .schedules import parse_schedule, scale_rates, schedule_to_dict
 
 TOP_KEYS = {"name", "seed", "seeds", "sizes", "model", "budget", "train", "schedules", "data", "mixtures", "qat"}
 SIZE_KEYS = {"width", "depth", "heads"}
 BUDGET_KEYS = {"tokens_per_param", "tokens"}
 TRAIN_KEYS = {"batch_size", "evals", "eval_every", "eval_windows", "steps_per_dispatch",
-              "weight_decay", "clip", "b1", "b2", "eps"}
+              "weight_decay", "clip", "b1", "b2", "eps", "lr_base_width"}
 DATA_KEYS = {"corpus", "text", "arrays", "vocab", "dtype", "validation_fraction"}
 DEFAULT_SCHEDULE = {"kind": "cosine", "peak": 3e-3, "warmup": 0.05, "floor": 3e-4}
 
@@ -166,10 +175,13 @@ class LadderSpec:
             raise SpecError(f"token budget must be a positive number, got {tokens!r}")
         tokens = int(round(tokens))
         schedule = schedule_to_dict(parse_schedule(schedule if schedule is not None else self.schedules[0]))
+        train = dict(self.train)
+        base_width = train.pop("lr_base_width", None)
+        if base_width is not None:
+            schedule = scale_rates(schedule, base_width / width)
         mixture = normalize_mixture(mixture if mixture is not None else (self.mixtures[0] if self.mixtures else
                                                                          {d: 1.0 for d in self.domains()}),
                                     self.domains())
-        train = dict(self.train)
         evals = train.pop("evals", None)
         config = RunConfig(run="pending", model=model, tokens=tokens, schedule=schedule, mixture=mixture,
                            corpus=self.corpus_spec(), seed=int(seed if seed is not None else self.seeds[0]),
@@ -250,6 +262,10 @@ def spec_from_dict(d: dict) -> LadderSpec:
     if "budget" in d or not all(_size_budget(s) for s in sizes):
         budget = _check_budget("[budget]", _check_keys("[budget]", d.get("budget", {}), BUDGET_KEYS))
     train = dict(_check_keys("[train]", d.get("train", {}), TRAIN_KEYS))
+    base_width = train.get("lr_base_width")
+    if base_width is not None and not (isinstance(base_width, (int, float)) and not isinstance(base_width, bool)
+                                       and base_width > 0):
+        raise SpecError(f"[train]: lr_base_width must be a positive width, got {base_width!r}")
     if "evals" in train and "eval_every" in train:
         raise SpecError("[train]: give either 'evals' or 'eval_every', not both")
     schedules = d.get("schedules", [dict(DEFAULT_SCHEDULE)])

@@ -105,3 +105,10 @@ def test_schedules_import_without_jax():
     import sys
     code = "import sys, ladders.schedules; assert 'jax' not in sys.modules and 'pandas' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_scale_rates_scales_absolute_rates_only():
+    from ladders.schedules import scale_rates
+    s = scale_rates("rewarm:peak=0.003,warmup=10,decay_fraction=0.2,floor=0.0003,rewarm_fraction=0.3,rewarm_peak=0.002", 0.5)
+    assert (s["peak"], s["floor"], s["rewarm_peak"], s["decay_fraction"]) == (0.0015, 0.00015, 0.001, 0.2)
+    assert scale_rates("multistep:peak=0.001,milestones=100,gamma=0.3", 2.0)["gamma"] == 0.3

@@ -74,6 +74,7 @@ def test_make_run_for_a_held_out_model():
     (lambda d: d.update(data={"text": {"notes": []}}), "empty"),
     (lambda d: d.update(schedules=[{"kind": "cosine"}]), "peak"),
     (lambda d: d.update(sizes=[]), "sizes"),
+    (lambda d: d["train"].update(lr_base_width=0), "lr_base_width must be a positive width"),
 ])
 def test_bad_specs_get_clear_errors(edit, match):
     d = {"sizes": [{"width": 32, "depth": 2, "heads": 2}], "budget": {"tokens_per_param": [2]}, "train": {}}
@@ -138,3 +139,14 @@ def test_a_size_may_carry_its_own_budget():
     assert len(expand_spec(spec)) == 3
     with pytest.raises(SpecError, match=r"sizes\[0\]: tokens_per_param must be"):
         load_spec({"sizes": [{"width": 8, "depth": 1, "heads": 1, "tokens_per_param": [-1]}]})
+
+
+def test_lr_base_width_scales_each_width_s_rates():
+    """muP's Adam rule (rate ~ 1 / width): width w trains at base / w times the schedule's peak and floor."""
+    spec = load_spec({"sizes": [{"width": 32, "depth": 2, "heads": 2}, {"width": 96, "depth": 2, "heads": 2}],
+                      "budget": {"tokens_per_param": [2]}, "train": {"lr_base_width": 48},
+                      "schedules": [{"kind": "cosine", "peak": 3e-3, "floor": 3e-4, "warmup": 0.05}]})
+    small, big = spec.runs()
+    assert (small.schedule["peak"], small.schedule["floor"]) == (0.0045, 0.00045)
+    assert (big.schedule["peak"], big.schedule["floor"]) == (0.0015, 0.00015)
+    assert spec.make_run(width=48, depth=2, heads=2, tokens=1000).schedule["peak"] == 3e-3
