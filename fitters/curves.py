@@ -22,7 +22,7 @@ updates ``0 .. s-1``.  So, for a row at step ``s``:
   peak - the convention of Tissue et al. 2024 (their Sec. 3.4 and released code: the warmup's rates
   are taken as the maximal LR in ``S1`` and ``S2``).  Only ``S1`` changes (no drops in warmup).  On
   Luo et al.'s curves (authors' split) ``"actual"`` predicts better at 25M and 100M, ``"peak"`` at
-  400M (README, "Warmup").
+  400M (README, "Measured").
 * Tissue et al. 2024 annealing area with momentum (decay factor ``lam``, 0.999 in the paper):
   ``m_i = lam m_{i-1} + delta_i`` after warmup (0 before), ``S2(s) = sum_{i<s} m_i``;
 * Luo et al. 2025 loss reduction ``LD(s) = B sum_{i=i0}^{s-1} delta_i G(C lr[i]^-gamma S_i(s))``,

@@ -51,7 +51,8 @@ stable and readable: ``w32-d2-h2-t20k-cosine-<hash>``, where ``<hash>`` is
 ``lr_base_width = w0`` scales every schedule's absolute rates (peak, floor) of a model of width
 ``w`` by ``w0 / w``: the optimal Adam learning rate falls with width, and a ladder at one fixed
 rate trains its small models too cautiously or its large ones too hard, which bends the fitted
-size exponent (measured on the embedded corpus: README, "The demo").  It is muP's rule for
+size exponent (measured on the embedded corpus: README, "Measured", and
+:func:`ladders.presets.demo_spec`).  It is muP's rule for
 Adam on hidden matrices (learning rate proportional to 1 / fan-in; Yang et al. 2022, "Tensor
 Programs V", Table 3), applied to every parameter of the model.
 
