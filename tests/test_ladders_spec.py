@@ -150,3 +150,12 @@ def test_lr_base_width_scales_each_width_s_rates():
     assert (small.schedule["peak"], small.schedule["floor"]) == (0.0045, 0.00045)
     assert (big.schedule["peak"], big.schedule["floor"]) == (0.0015, 0.00015)
     assert spec.make_run(width=48, depth=2, heads=2, tokens=1000).schedule["peak"] == 3e-3
+
+
+def test_the_shipped_lr_width_sweep_spec_expands():
+    """data/lr_width_sweep.toml (README, "Measured"): 3 widths x 3 peak rates at one token budget."""
+    from pathlib import Path
+    runs = expand_spec(Path(__file__).resolve().parents[1] / "data" / "lr_width_sweep.toml")
+    assert sorted({(r.model.width, r.schedule["peak"]) for r in runs}) == [
+        (w, p) for w in (32, 64, 128) for p in (1e-3, 3e-3, 1e-2)]
+    assert {r.tokens for r in runs} == {1200000}
