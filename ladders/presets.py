@@ -49,9 +49,9 @@ def demo_spec(quick: bool = False) -> dict:
 
     At one rate the small models train too cautiously (at 1.2M tokens width 32 reaches 1.71 nats at
     1e-2 against 1.87 at 3e-3, width 128 1.38 at 3e-3 and 1.75 at 1e-2: data/lr_width_sweep.toml),
-    which steepens the fitted size term and makes the larger held-out run look better than it trains.  Longer runs leave the first
-    few hundred updates, where the loss is not yet a power law in data: at 16-64 tokens per
-    parameter the fitted ``E`` is 0.7 and the error stays within 2 % over three seeds.  Half as many
+    which steepens the fitted size term and makes the larger held-out run look better than it trains.
+    Longer runs leave the first few hundred updates, where the loss is not yet a power law in data:
+    at 16-64 tokens per parameter the fitted ``E`` is 0.7 and the error stays within 2 % over three seeds.  Half as many
     tokens at batch 16 leave ``E`` unidentified (one seed of three fits ``E = 0`` and a flat size
     term: -8 %); the quick ladder keeps the token budgets but halves the batch, so its runs take as
     many updates as the default's (small batches are the token-efficient ones this early in
