@@ -43,7 +43,8 @@ REPORT_JSON, REPORT_MD, FIT_JSON, FIGURES = "report.json", "report.md", "fit.jso
 
 
 def run_demo(out_dir="demo-out", quick: bool = False, workers: int | None = None, progress: bool = True, *,
-             spec=None, held_out_sizes=None, bootstrap: int = BOOTSTRAP, seed: int = 0) -> dict:
+             spec=None, held_out_sizes=None, bootstrap: int = BOOTSTRAP, seed: int = 0,
+             ladder_seed: int | None = None) -> dict:
     """Train, fit, predict, compare, plan, report (module docstring); return the report dict.
 
     out_dir: where runs, figures and the report go (created; reused runs are not retrained).
@@ -53,6 +54,8 @@ def run_demo(out_dir="demo-out", quick: bool = False, workers: int | None = None
     spec, held_out_sizes: for tests and experiments: a ladder spec (dict, TOML path or text)
     replacing the preset, and the candidate sizes of the held-out run (see ``held_out_run``).
     bootstrap, seed: of the Chinchilla fit.
+    ladder_seed: the training seed of every run, ladder and held-out (default: the spec's, 0 for the
+        presets); runs of other seeds in ``out_dir`` are kept and not read.
     """
     from ladders import SpecError, load_spec
     from ladders.presets import demo_spec, held_out_run
@@ -61,6 +64,8 @@ def run_demo(out_dir="demo-out", quick: bool = False, workers: int | None = None
     out = _prepare_out(out_dir)
     try:
         ladder_spec = load_spec(spec if spec is not None else demo_spec(quick))
+        if ladder_seed is not None:
+            ladder_spec.seeds = [int(ladder_seed)]
         held = held_out_run(ladder_spec, sizes=held_out_sizes, run=None)
     except (SpecError, ValueError) as e:
         raise InputError(f"demo ladder: {e}") from None
@@ -105,7 +110,8 @@ def run_demo(out_dir="demo-out", quick: bool = False, workers: int | None = None
     from .result import _json_safe
     report = _json_safe({
         "demo": {"preset": None if spec is not None else ("quick" if quick else "default"),
-                 "ladder": ladder_spec.name, "out_dir": str(out), "python": sys.version.split()[0],
+                 "ladder": ladder_spec.name, "seed": ladder_spec.seeds[0], "out_dir": str(out),
+                 "python": sys.version.split()[0],
                  "dataset": DATASET, "loss_units": "nats per token", "flops_accounting": "C = 6 N D",
                  "runs_trained_now": trained, "seconds": seconds},
         "ladder": {"runs": ladder.to_dict(orient="records"), "n_runs": len(ladder), "n_fitted": len(used),

@@ -81,11 +81,18 @@ def test_tiny_demo_report_and_resume(tmp_path):
     assert before == _files(out / "ladder") | _files(out / "held-out")
     assert again["prediction"] == report["prediction"] and again["plan"] == report["plan"]
 
+    # another training seed: other runs beside the first seed's, which are neither retrained nor read
+    other = run_demo(out, spec=TINY, held_out_sizes=HELD_OUT, workers=1, progress=False, bootstrap=40, ladder_seed=1)
+    assert other["demo"]["seed"] == 1 and report["demo"]["seed"] == 0
+    assert len(other["demo"]["runs_trained_now"]) == 7 and other["ladder"]["n_fitted"] == 6
+    assert {r["run"] for r in other["ladder"]["runs"]}.isdisjoint({r["run"] for r in ladder["runs"]})
+    assert before.items() <= (_files(out / "ladder") | _files(out / "held-out")).items()
+
     # the ladder CLI reads the demo's ladder
     status = _cli("ladder", "status", str(out / "ladder"), "--json")
     assert status.returncode == 0, status.stderr
     runs = json.loads(status.stdout)["runs"]
-    assert len(runs) == 6 and {r["status"] for r in runs} == {"done"}
+    assert len(runs) == 12 and {r["status"] for r in runs} == {"done"}
 
 
 @pytest.mark.slow
