@@ -8,9 +8,13 @@ On Luo et al. 2025's curves (../shared/data/multipower_luo2025, default the 100M
   same inputs ``X`` (built once by :mod:`fitters.curves`), with a NumPy objective and its analytic
   gradient (summed Huber, delta 1e-3, on log residuals), scipy's default tolerances;
 
-and prints the best objective of each and the ratio scipy / ours (warm).  Run:
+and prints the best objective of each and the ratio scipy / ours (warm).  ``--dense T`` adds a loss
+logged at *every* step: three synthetic runs (cosine, constant, WSD) of ``T`` steps each, drawn
+from the multi-power law with 0.2 % noise - above ``scaling.fit.COARSE_ROWS`` rows, where the grid
+runs on a thinned table and the best basins are polished on every row - against the same scipy
+reference on every row (``--no-scipy`` skips it, for large ``T``: its cost grows with the rows).  Run:
 
-    python benchmarks/curve_fit_speed.py [--size 100] [--root ../shared/data/multipower_luo2025]
+    python benchmarks/curve_fit_speed.py [--size 100] [--root ../shared/data/multipower_luo2025] [--dense 4000 [--no-scipy]]
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import minimize
 
 import scaling
@@ -83,10 +88,45 @@ def scipy_fit(law_name, X, y, starts):
     return best
 
 
+def dense_runs(T: int):
+    """Three runs of ``T`` steps with the loss at every step (multi-power law, 0.2 % noise) and their schedules."""
+    law = get_law("multipower")
+    scheds = {"cosine": f"cosine:peak=3e-4,warmup=200,floor=3e-5,total_steps={T}",
+              "constant": f"constant:peak=3e-4,warmup=200,total_steps={T}",
+              "wsd": f"wsd:peak=3e-4,warmup=200,decay_fraction=0.2,floor=3e-5,total_steps={T}"}
+    steps = np.arange(250, T + 1)
+    table = pd.DataFrame({"run": np.repeat(list(scheds), steps.size), "step": np.tile(steps, len(scheds))})
+    X = law.prepare(table, sc.learning_rates(table, scheds))
+    truth = np.log([2.5, 0.6, 0.45, 500.0, 2.0, 0.6, 0.6])
+    noise = np.random.default_rng(0).normal(0.0, 2e-3, len(table))
+    return table.assign(loss=np.exp(np.asarray(law.log_predict(truth, X)) + noise)), scheds
+
+
+def timed_row(law_name, label, table, schedules, reference: bool = True):
+    """Time ``scaling.fit`` (cold, warm) and the scipy reference (unless ``reference`` is false) on ``table``."""
+    law = get_law(law_name)
+    t0 = time.perf_counter()
+    fit = scaling.fit(law_name, table, schedules=schedules)
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fit = scaling.fit(law_name, table, schedules=schedules)
+    warm = time.perf_counter() - t0
+    X = law.prepare(table, sc.learning_rates(table, schedules))
+    y = table["loss"].to_numpy(float)
+    t0 = time.perf_counter()
+    f_ref, _ = scipy_fit(law_name, X, y, law.grid()) if reference else (np.nan, None)
+    ref = time.perf_counter() - t0 if reference else np.nan
+    print(f"{law_name:<11}{label:<19}{len(y):>6}{cold:>11.2f}{warm:>11.2f}{ref:>9.2f}{ref / warm:>8.1f}"
+          f"{fit.objective:>13.6e}{f_ref:>13.6e}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=100, choices=(25, 100, 400))
     ap.add_argument("--root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "multipower_luo2025"))
+    ap.add_argument("--dense", type=int, default=0, metavar="T",
+                    help="also time a loss logged at every step of three synthetic T-step runs (e.g. 4000)")
+    ap.add_argument("--no-scipy", action="store_true", help="skip the scipy reference on the --dense table")
     args = ap.parse_args(argv)
     runs = sc.read_luo2025(args.root, args.size)
     splits = {"3 training curves": sc.LUO2025_TRAIN, "6 test curves": sc.LUO2025_TEST}
@@ -95,22 +135,11 @@ def main(argv=None):
           f"{'obj ours':>13}{'obj scipy':>13}")
     warnings.simplefilter("ignore")
     for law_name in ("tissue", "multipower"):
-        law = get_law(law_name)
         for label, names in splits.items():
-            table = runs[runs["run"].isin(names)].reset_index(drop=True)
-            t0 = time.perf_counter()
-            fit = scaling.fit(law_name, table, schedules=sc.LUO2025_SCHEDULES)
-            cold = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            fit = scaling.fit(law_name, table, schedules=sc.LUO2025_SCHEDULES)
-            warm = time.perf_counter() - t0
-            X = law.prepare(table, sc.learning_rates(table, sc.LUO2025_SCHEDULES))
-            y = table["loss"].to_numpy(float)
-            t0 = time.perf_counter()
-            f_ref, _ = scipy_fit(law_name, X, y, law.grid())
-            ref = time.perf_counter() - t0
-            print(f"{law_name:<11}{label:<19}{len(y):>6}{cold:>11.2f}{warm:>11.2f}{ref:>9.2f}{ref / warm:>8.1f}"
-                  f"{fit.objective:>13.6e}{f_ref:>13.6e}")
+            timed_row(law_name, label, runs[runs["run"].isin(names)].reset_index(drop=True), sc.LUO2025_SCHEDULES)
+    if args.dense:
+        table, schedules = dense_runs(args.dense)
+        timed_row("multipower", f"3 x {args.dense} steps", table, schedules, reference=not args.no_scipy)
 
 
 if __name__ == "__main__":

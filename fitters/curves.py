@@ -151,38 +151,59 @@ def n_bins(max_distance: int, exact: int | None = None, ratio: float | None = No
     return int(_bin_of_distance(np.array([max(int(max_distance), 1)]), exact, ratio)[0]) + 1
 
 
+def _bin_edges(K: int, exact: int, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest distance of each of the ``K`` bins (``lo > hi`` for a bin no distance falls in)."""
+    top = exact
+    while _bin_of_distance(np.array([top]), exact, ratio)[0] < K:     # the first distance past bin K - 1
+        top *= 2
+    b = _bin_of_distance(np.arange(1, top + 1), exact, ratio)
+    lo = np.searchsorted(b, np.arange(K), side="left") + 1
+    hi = np.searchsorted(b, np.arange(K), side="right")
+    return lo, hi
+
+
 def drop_bins(lr, steps, K: int | None = None, exact: int | None = None, ratio: float | None = None) -> dict:
     """Per row: the drops before it, grouped by distance, for :mod:`fitters.multipower`.
 
     Returns arrays of shape (rows, K): ``D`` (summed drop of the bin), ``log_eta`` (drop-weighted mean
     of ``log lr[i]``) and ``S`` (drop-weighted mean of ``S_i(s)``); empty bins have ``D = 0``.
+
+    Every bin of every row is a range of updates ``i``, so each sum is a difference of two prefix sums
+    over the run (``S_i(s) = a[s] - a[i]`` makes its weighted mean ``a[s] - sum w a[i] / sum w``):
+    O(rows x K) whatever the number of steps, for runs logged at every step.  Rounding in the prefix
+    sums moves the loss reduction by < 1e-11 nats on the Luo et al. schedules (tests).
     """
     lr = check_lr(lr)
     steps = check_steps(lr, steps)
     exact, ratio = EXACT if exact is None else exact, RATIO if ratio is None else ratio
-    K = n_bins(max(int(steps.max(initial=1)), 1), exact, ratio) if K is None else int(K)
+    need = n_bins(max(int(steps.max(initial=1)), 1), exact, ratio)
+    K = need if K is None else int(K)
+    if need > K:
+        raise ValueError(f"step {int(steps.max())}: needs {need} bins, have {K}")
     d = drops(lr)
-    nz = np.flatnonzero(d)
-    a = area(lr)
+    w = np.abs(d)
+    a = area(np.where(np.arange(lr.size) < warmup_end(lr), 0.0, lr))   # S_i(s) has no warmup update in it
     log_lr = np.log(np.maximum(lr, TINY_LR))
-    D = np.zeros((steps.size, K))
-    LE = np.zeros((steps.size, K))
-    S = np.zeros((steps.size, K))
-    for r, s in enumerate(steps):
-        idx = nz[:np.searchsorted(nz, s)]           # drops of updates i < s
-        if idx.size == 0:
-            continue
-        b = _bin_of_distance(s - idx, exact, ratio)
-        if b.max() >= K:
-            raise ValueError(f"step {s}: needs {b.max() + 1} bins, have {K}")
-        w = np.abs(d[idx])
-        wsum = np.bincount(b, weights=w, minlength=K)
-        ok = wsum > 0
-        safe = np.where(ok, wsum, 1.0)
-        D[r] = np.bincount(b, weights=d[idx], minlength=K)
-        LE[r] = np.where(ok, np.bincount(b, weights=w * log_lr[idx], minlength=K) / safe, 0.0)
-        S[r] = np.where(ok, np.bincount(b, weights=w * (a[s] - a[idx]), minlength=K) / safe, 0.0)
-    return {"D": D, "log_eta": LE, "S": S}
+
+    def prefix(x):
+        return np.concatenate([[0.0], np.cumsum(x)])
+
+    sums = {"D": prefix(d), "w": prefix(w), "wle": prefix(w * log_lr), "wa": prefix(w * a[:-1]),
+            "n": np.concatenate([[0], np.cumsum(d != 0)])}
+    lo, hi = _bin_edges(K, exact, ratio)
+    s = steps[:, None]
+    start = np.clip(s - hi[None, :], 0, None)          # updates start .. stop - 1 lie in the bin
+    stop = np.clip(s - lo[None, :] + 1, 0, None)
+    stop = np.maximum(stop, start)
+
+    def over(name):
+        return sums[name][stop] - sums[name][start]
+
+    ok = over("n") > 0
+    wsum = np.where(ok, over("w"), 1.0)
+    return {"D": np.where(ok, over("D"), 0.0),
+            "log_eta": np.where(ok, over("wle") / wsum, 0.0),
+            "S": np.where(ok, a[steps][:, None] - over("wa") / wsum, 0.0)}
 
 
 def loss_drop_exact(lr, steps, C: float, beta: float, gamma: float) -> np.ndarray:

@@ -33,6 +33,7 @@ from .law import Law
 from .objectives import HUBER_DELTA, LOSSES, SPACES
 
 POOL_SIZES = (128, 16)  # lanes per pool, largest first; a run moves to the next size when few lanes are left
+LARGE_ROWS = 4096       # with more rows than this a pool is no wider than the lanes left (see _pool_size)
 SHRINK = 0.5            # leave a pool once its queue is empty and at most this fraction of it is busy
 SWAP_EVERY = 32         # refill once K / SWAP_EVERY slots (at least one) have finished
 POLISH_RTOL = 1e-2      # float64 polishing is spent on lanes within 1 % of their problem's best float32 objective
@@ -165,6 +166,15 @@ class Lanes:
     evals: np.ndarray      # (K,) objective evaluations used (both precisions)
 
 
+def _pool_size(left: int, rows: int) -> int:
+    """Slots of the next pool for ``left`` lanes.  Every slot is evaluated each iteration, busy or not; on
+    small tables the few ``POOL_SIZES`` keep compilation rare, on tables of more than ``LARGE_ROWS`` rows
+    (a loss logged at every step) an idle slot costs more than compiling a narrower pool, so the pool
+    shrinks to the next power of two above ``left``."""
+    K = next((s for s in POOL_SIZES if s <= left), POOL_SIZES[-1])
+    return min(K, _pow2(left)) if rows > LARGE_ROWS else K
+
+
 def _run(law, objective, X, y, queue, weights, lane_w, dtype, gtol, ftol, max_evals):
     """Minimise every lane of ``queue``: an (n, P) array of starts, or a lanes-first :class:`lbfgs.State`
     of fresh lanes carrying curvature pairs.  Returns the :class:`Lanes` and each lane's pairs
@@ -194,8 +204,8 @@ def _run(law, objective, X, y, queue, weights, lane_w, dtype, gtol, ftol, max_ev
            jnp.zeros((Q, M, P), dtype), jnp.zeros((Q, M, P), dtype), jnp.zeros((Q, M), dtype))
     left = n
     while left:
-        K = next((s for s in POOL_SIZES if s <= left), POOL_SIZES[-1])
-        last = K == POOL_SIZES[-1]
+        K = _pool_size(left, yd.shape[0])
+        last = K <= POOL_SIZES[-1]
         res, pool, ids = run(queue, jnp.asarray(qid), jnp.int32(left), W, lw, res, Xd, yd,
                              K=K, shrink=0.0 if last else SHRINK)
         ids = np.asarray(ids)

@@ -4,7 +4,9 @@ The point estimate minimises the summed Huber loss (delta 1e-3) of log residuals
 whole start grid (Hoffmann et al. 2022, App. D.2; a *sum*, not a mean, which makes L-BFGS stop
 early - Besiroglu et al. 2024).  Uncertainty comes from a row bootstrap
 (:mod:`fitters.bootstrap`) when ``bootstrap > 0``, else from the Gauss-Newton covariance
-(:mod:`fitters.uncertainty`) with draws from the implied normal in fit space.
+(:mod:`fitters.uncertainty`) with draws from the implied normal in fit space.  On a table of more
+than ``COARSE_ROWS`` rows (a loss logged at every step) the grid runs on a thinned copy and its best
+basins are polished on every row (:func:`_multistart`).
 """
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ from .result import FitResult, design, percentile_interval
 from .runs import read_runs
 
 REACHED_RTOL = 1e-5         # a start "reached the best" when its objective is within this of the best
+COARSE_ROWS = 4096          # larger tables: the start grid runs on about this many rows first (see _multistart)
+POLISHED_BASINS = 2         # ... and the best basins found there are polished on every row
+MIN_ROWS_PER_RUN = 256      # a run keeps at least this many rows (or all of its own) in the thinned table
 ASYMPTOTIC_DRAWS = 2000
 ILL_CONDITIONED = 1e12
 
@@ -101,7 +106,7 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         raise InputError(f"starts have {grid.shape[1]} columns; law {law.name!r} has {law.n_params} ({law.fit_names})")
 
     tolerances = {k: law.defaults[k] for k in ("gtol", "ftol") if k in law.defaults}   # e.g. tiny objectives
-    lanes = engine.minimize(law, objective, X, y, grid, max_evals=max_evals, **tolerances)
+    lanes, explored, thinned = _multistart(law, objective, X, y, grid, obs.data, max_evals=max_evals, **tolerances)
     best = int(np.argmin(lanes.f))
     theta, f_best = lanes.x[best], float(lanes.f[best])
     if not np.isfinite(f_best):
@@ -146,7 +151,8 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         v = np.array([d[k] for d in derived_samples], float)
         derived_ci[k] = tuple(map(float, percentile_interval(v[np.isfinite(v)], level))) if np.isfinite(v).any() else None
 
-    reached = int(np.sum(lanes.f <= f_best * (1 + REACHED_RTOL) + 1e-300))
+    f_explored = float(np.min(explored.f))
+    reached = int(np.sum(explored.f <= f_explored * (1 + REACHED_RTOL) + 1e-300))
     return FitResult(
         law=law, params=params, se=se, ci=ci, level=level,
         objective=f_best, n_points=len(y), n_starts=len(grid), n_converged=reached,
@@ -156,11 +162,46 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
                  "bootstrap_starts": bootstrap_starts, "seed": rng_seed, "dataset": dataset,
                  "law_options": _json_options(law_options),
                  **({"fixed": {k: float(v) for k, v in fixed.items()}} if fixed else {})},
-        diagnostics={"condition_number": cond, "best_start": best,
-                     "distinct_optima": int(len(boot.basin_starts(lanes.x, lanes.f, max_basins=10**9))),
-                     "evaluations": int(lanes.evals.sum()), "warnings": warn,
+        diagnostics={"condition_number": cond, "best_start": int(np.argmin(explored.f)),
+                     "distinct_optima": int(len(boot.basin_starts(explored.x, explored.f, max_basins=10**9))),
+                     "evaluations": int(lanes.evals.sum() + (explored.evals.sum() if thinned else 0)), "warnings": warn,
+                     **({"thinned_rows": thinned} if thinned else {}),
                      **({"observations": obs.notes} if obs.notes else {})},
     )
+
+
+def thin_rows(data: pd.DataFrame | None, n: int, target: int = COARSE_ROWS) -> np.ndarray:
+    """Indices of about ``target`` of ``n`` rows, evenly spread along each run (``run`` column) and
+    keeping at least ``MIN_ROWS_PER_RUN`` rows of every run, first and last rows included."""
+    groups = (data["run"].astype(str).to_numpy() if data is not None and "run" in data.columns and len(data) == n
+              else np.zeros(n, int))
+    keep = []
+    for g in pd.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        m = min(idx.size, max(MIN_ROWS_PER_RUN, int(round(target * idx.size / n))))
+        keep.append(idx[np.unique(np.round(np.linspace(0, idx.size - 1, m)).astype(int))])
+    return np.sort(np.concatenate(keep))
+
+
+def _multistart(law: Law, objective, X: dict, y: np.ndarray, grid: np.ndarray, data, **options):
+    """``(lanes, explored, thinned)``: the fit from every start of ``grid``.
+
+    Up to ``COARSE_ROWS`` rows every start runs on every row (``explored`` is ``lanes``, ``thinned`` 0).
+    A larger table (a loss logged at every step: the cost of each start grows with the rows) runs the
+    grid on :func:`thin_rows` (``thinned`` rows; ``explored`` holds those lanes), then polishes the
+    ``POLISHED_BASINS`` best distinct end points on every row: the estimate is the full objective's
+    optimum, reached from the basins the thinned table found.
+    """
+    n = len(y)
+    rowwise = all(np.ndim(v) >= 1 and np.shape(v)[0] == n for k, v in X.items() if k != "_fixed")
+    if n <= COARSE_ROWS or not rowwise or len(grid) <= POLISHED_BASINS:
+        lanes = engine.minimize(law, objective, X, y, grid, **options)
+        return lanes, lanes, 0
+    keep = thin_rows(data, n)
+    explored = engine.minimize(law, objective, {k: (v if k == "_fixed" else np.asarray(v)[keep]) for k, v in X.items()},
+                               y[keep], grid, **options)
+    starts = boot.basin_starts(explored.x, explored.f, max_basins=POLISHED_BASINS)
+    return engine.minimize(law, objective, X, y, starts, **options), explored, int(keep.size)
 
 
 def observe(law: Law, table: pd.DataFrame, law_options: dict) -> Observations:

@@ -114,7 +114,9 @@ class FitResult:
         if self.objective is not None:
             loss = self.options.get("loss", "huber")
             head.append(f"objective ({loss}, {self.options.get('space', 'log')} residuals): {self.objective:.6e}   "
-                        f"points: {self.n_points}   starts: {self.n_starts} ({self.n_converged} reached the best)")
+                        f"points: {self.n_points}   starts: {self.n_starts} ({self.n_converged} reached the best"
+                        + (f" on {self.diagnostics['thinned_rows']} thinned rows; best basins polished on all)"
+                           if self.diagnostics.get("thinned_rows") else ")"))
         head.append(f"uncertainty: {self.uncertainty}" + (f" ({len(self.samples)} samples)" if self.samples is not None else ""))
         if not self.converged:
             head.append("WARNING: the best start did not converge (iteration limit); treat the estimates with care")

@@ -71,3 +71,30 @@ def test_multipower_recovers_its_parameters_from_random_schedules():
     assert np.max(np.abs(pred["loss_pred"] / pred["loss"] - 1)) < 2e-3
 
 
+
+
+def test_a_loss_logged_at_every_step_is_fitted_from_a_thinned_table_then_polished_on_every_row():
+    """Above ``COARSE_ROWS`` rows the start grid runs on a thinned table and the best basins are polished on
+    all rows: the estimate is the full objective's optimum (checked against the grid run on every row)."""
+    from fitters import engine
+    from scaling.fit import COARSE_ROWS, MIN_ROWS_PER_RUN, thin_rows
+    rng = np.random.default_rng(2)
+    truth = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "C": 0.5}
+    lrs = _random_schedules(rng, 3, 4000)
+    runs = _synthetic(tissue.LAW, truth, lrs, 2e-3, rng, every=1)
+    assert len(runs) > COARSE_ROWS
+    fit = scaling.fit("tissue", runs, schedules=lrs)
+    assert fit.diagnostics["thinned_rows"] <= COARSE_ROWS + 3 and fit.n_points == len(runs)
+    assert f"on {fit.diagnostics['thinned_rows']} thinned rows" in fit.summary()
+    for k, v in truth.items():
+        assert fit.params[k] == pytest.approx(v, rel=0.05), k
+    X, y = tissue.prepare(runs, lrs), runs["loss"].to_numpy()
+    objective = engine.Objective(loss="huber", space="log", delta=1e-3)
+    full = engine.minimize(tissue.LAW, objective, X, y, tissue.LAW.grid(), **tissue.LAW.defaults)
+    assert fit.objective <= full.f.min() * (1 + 1e-9)
+    # every run keeps its ends and at least MIN_ROWS_PER_RUN rows, however few rows it has
+    small = pd.DataFrame({"run": ["a"] * 20000 + ["b"] * 1000 + ["c"] * 100})
+    keep = thin_rows(small, len(small))
+    assert {0, 19999, 20000, 20999, 21000, 21099} <= set(keep)
+    assert ((keep >= 20000) & (keep < 21000)).sum() == MIN_ROWS_PER_RUN and (keep >= 21000).sum() == 100
+    assert abs(len(keep) - COARSE_ROWS) < 2 * MIN_ROWS_PER_RUN

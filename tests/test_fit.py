@@ -160,3 +160,11 @@ def test_several_datasets_need_a_choice():
         warnings.simplefilter("ignore")
         f = scaling.fit("chinchilla", both, dataset="c4", starts=chinchilla.LAW.grid()[::30])
     assert f.n_points == 9
+
+
+def test_pools_are_narrow_only_on_large_tables():
+    """Every pool slot is evaluated each iteration: on a large table a pool is no wider than its lanes."""
+    from fitters.engine import LARGE_ROWS, POOL_SIZES, _pool_size
+    assert _pool_size(1, 100) == POOL_SIZES[-1] and _pool_size(200, 100) == POOL_SIZES[0]
+    assert _pool_size(1, LARGE_ROWS + 1) == 1 and _pool_size(3, LARGE_ROWS + 1) == 4
+    assert _pool_size(64, LARGE_ROWS + 1) == POOL_SIZES[-1] and _pool_size(200, LARGE_ROWS + 1) == POOL_SIZES[0]
