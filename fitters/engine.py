@@ -9,7 +9,8 @@ out and refills their slots from the queue of lanes still to run.  So every slot
 until the queue is empty - a lane costs what it needs, not what the slowest lane of its batch needs -
 and a whole fit is a handful of dispatches.  When the queue is empty and half the pool is idle the
 call returns, and the lanes still running continue in a smaller pool (``POOL_SIZES``).  Queue, pool
-and weight tables are padded to a few sizes so only a few shapes compile.
+and weight tables are padded to a few sizes, and the rows to :func:`_bucket` sizes with zero weight,
+so only a few shapes compile.
 
 Precision: lanes first run in float32 (twice the SIMD width on CPU, about 4x faster here) and the
 lanes ending within ``POLISH_RTOL`` of their problem's best are then polished to convergence in
@@ -166,6 +167,27 @@ class Lanes:
     evals: np.ndarray      # (K,) objective evaluations used (both precisions)
 
 
+def _bucket(n: int) -> int:
+    """Rows a table of ``n`` rows is padded to: the next of 64, 96, 128, 192, 256, ... (2^k or 1.5 x 2^k)."""
+    k = _pow2(max(n, 64))
+    return 3 * k // 4 if n <= 3 * k // 4 else k
+
+
+def _padded(X: dict, y: np.ndarray, weights: np.ndarray):
+    """``(X, y, weights)`` with the rows padded to :func:`_bucket` rows of zero weight (copies of the last row),
+    so tables of similar sizes share compiled code; unchanged when an input is not one value per row."""
+    n = np.asarray(y).shape[0]
+    m = _bucket(n)
+    if m == n or not all(np.ndim(v) >= 1 and np.shape(v)[0] == n for k, v in X.items() if k != "_fixed"):
+        return X, y, weights
+    def pad(a):
+        a = np.asarray(a)
+        return np.concatenate([a, np.repeat(a[-1:], m - n, axis=0)])
+    X = {k: (v if k == "_fixed" else pad(v)) for k, v in X.items()}
+    weights = np.concatenate([weights, np.zeros((weights.shape[0], m - n))], axis=1)
+    return X, pad(y), weights
+
+
 def _pool_size(left: int, rows: int) -> int:
     """Slots of the next pool for ``left`` lanes.  Every slot is evaluated each iteration, busy or not; on
     small tables the few ``POOL_SIZES`` keep compilation rare, on tables of more than ``LARGE_ROWS`` rows
@@ -242,6 +264,7 @@ def minimize(law: Law, objective: Objective, X: dict, y: np.ndarray, starts: np.
     starts = np.atleast_2d(np.asarray(starts, float))
     n = np.asarray(y).shape[0]
     weights = np.ones((1, n)) if weights is None else np.atleast_2d(np.asarray(weights, float))
+    X, y, weights = _padded(X, y, weights)
     lane_w = np.zeros(starts.shape[0], int) if lane_weights is None else np.asarray(lane_weights, int)
     with jax.enable_x64(True):
         if not mixed_precision:
@@ -270,6 +293,8 @@ def evaluate(law: Law, objective: Objective, X: dict, y, thetas, weights=None) -
     thetas = np.atleast_2d(np.asarray(thetas, float))
     n = np.asarray(y).shape[0]
     w = np.ones(n) if weights is None else np.asarray(weights, float)
+    X, y, w = _padded(X, y, np.atleast_2d(w))
+    n = np.asarray(y).shape[0]
     _, val = _compiled(law, objective, 1e-5, 2.2e-9, 15000)
     with jax.enable_x64(True):
         Xd = {k: jnp.asarray(v, jnp.float64) for k, v in X.items()}

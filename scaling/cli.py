@@ -71,6 +71,12 @@ def cmd_fit(args) -> None:
     result = fit(args.law, args.data, columns=_mapping(args.map), dataset=args.dataset, loss=args.loss,
                  space=args.space, delta=args.delta, bootstrap=args.bootstrap,
                  bootstrap_starts=args.bootstrap_starts, seed=args.seed, level=args.level, **_law_options(args))
+    if getattr(args, "model_error", False):
+        from .curves import _cli_schedules, add_model_error
+        from .fit import select_dataset
+        from .runs import read_runs
+        table = select_dataset(read_runs(args.data, _mapping(args.map), required=()), args.dataset)
+        result = add_model_error(result, table, _cli_schedules(args))
     if args.out:
         result.to_json(args.out)
     if not result.converged:
@@ -302,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "schedule, e.g. --schedule a=cosine:peak=3e-4,warmup=100,total_steps=10000 (repeat per run)")
     f.add_argument("--warmup", choices=("actual", "peak"), help="tissue, multipower: warmup updates in the forward "
                    "area S1 at their own rates (actual, default) or at the peak rate (peak: Tissue et al.'s convention)")
+    f.add_argument("--model-error", action="store_true", help="tissue, multipower: refit without each run in turn "
+                   "and widen every interval by the held-out runs' rms error (scaling.curves.add_model_error)")
     f.add_argument("--target", action="append", metavar="DATASET[=WEIGHT]", help="mixture laws: the dataset whose "
                    "loss is the response, or repeated DATASET=WEIGHT for a weighted mean of several (weights normalised)")
     f.add_argument("--rows", choices=("final", "all"), help="mixture laws: each run's final row (default) or every "

@@ -71,7 +71,8 @@ class FitResult:
 
         ``rows`` is a DataFrame, a dict of columns, or anything :func:`scaling.read_runs` reads; it
         needs the law's inputs (e.g. ``params`` and ``tokens``, or ``params`` and ``flops``).
-        The interval reflects parameter uncertainty (NaN when the result has no samples).
+        The interval reflects parameter uncertainty (NaN when the result has no samples), and the law's
+        own error when the fit carries one (:func:`scaling.curves.add_model_error`).
         ``law_options`` go to the law's ``prepare`` (e.g. ``schedules=``); the fit's own options fill
         those not given (e.g. a whole-curve law's ``warmup=`` or ``lam=`` with new ``schedules=``).
         The columns are named after the law's response (``loss`` by default).
@@ -90,8 +91,12 @@ class FitResult:
             if k not in out.columns:
                 out[k] = table[k].to_numpy()
         name = self.law.response
-        out[f"{name}_pred"] = self.point_loss(X)
+        pred = self.point_loss(X)
+        out[f"{name}_pred"] = pred
         lo, hi = self.interval(self.loss_samples(X), level)
+        if self.diagnostics.get("model_error"):
+            lo, hi = with_model_error(pred, lo, hi, self.diagnostics["model_error"]["sigma"],
+                                      self.level if level is None else level)
         out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
         return out
 
@@ -118,6 +123,9 @@ class FitResult:
                         + (f" on {self.diagnostics['thinned_rows']} thinned rows; best basins polished on all)"
                            if self.diagnostics.get("thinned_rows") else ")"))
         head.append(f"uncertainty: {self.uncertainty}" + (f" ({len(self.samples)} samples)" if self.samples is not None else ""))
+        me = self.diagnostics.get("model_error")
+        if me:
+            head.append(f"model error: {100 * me['sigma']:.3g} % ({me['method']}; in every interval)")
         if not self.converged:
             head.append("WARNING: the best start did not converge (iteration limit); treat the estimates with care")
         for w in self.diagnostics.get("warnings", []):
@@ -309,3 +317,15 @@ def _json_safe(x):
     if isinstance(x, np.bool_):
         return bool(x)
     return x
+
+
+def with_model_error(pred, lo, hi, sigma: float, level: float):
+    """``(lo, hi)`` widened by a model error ``sigma`` (sd of log residuals): in log space each side's
+    half-width ``h`` becomes ``sqrt(h^2 + (z sigma)^2)``, ``z`` the normal quantile of ``level``
+    (a missing parameter interval counts as ``h = 0``)."""
+    from scipy.stats import norm
+    pred = np.asarray(pred, float)
+    z = float(norm.ppf(0.5 + level / 2))
+    h_lo = np.nan_to_num(np.log(pred / np.asarray(lo, float)), nan=0.0)
+    h_hi = np.nan_to_num(np.log(np.asarray(hi, float) / pred), nan=0.0)
+    return (pred * np.exp(-np.hypot(h_lo, z * sigma)), pred * np.exp(np.hypot(h_hi, z * sigma)))

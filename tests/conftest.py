@@ -15,6 +15,18 @@ def shared_file(*parts) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_code():
+    """Drop JAX's in-memory compiled code after each test module.  Every executable XLA loads holds memory
+    maps; a worker running hundreds of fits of different shapes reached the kernel's default limit of
+    65,530 maps and aborted.  The persistent compilation cache still serves later modules."""
+    yield
+    import jax
+    from fitters import engine
+    engine._compiled.cache_clear()
+    jax.clear_caches()
+
+
 @pytest.fixture(scope="session")
 def epoch_runs() -> pd.DataFrame:
     """Besiroglu et al. 2024's reconstruction of Hoffmann et al. 2022 Fig. 4, D = C/(6N), the 5

@@ -228,6 +228,41 @@ def test_cli_fit_predict_plan(tmp_path, capsys):
     assert "total_steps" in capsys.readouterr().err
 
 
+def test_model_error_from_held_out_runs_widens_every_interval(tmp_path, capsys):
+    """Curves of the multi-power law fitted by the Tissue law: the law's own error, which parameter intervals
+    miss, is measured by refitting without each run; the widened intervals cover the unseen curve."""
+    rng = np.random.default_rng(5)
+    truth = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "B": 400.0, "C": 2.0, "beta": 0.6, "gamma": 0.6}
+    descs = {"a": "cosine:peak=0.001,warmup=200,floor=0.0001,total_steps=6000",
+             "b": "wsd:peak=0.001,warmup=200,decay_fraction=0.3,total_steps=8000",
+             "c": "multistep:peak=0.001,warmup=200,milestones=0.5,gamma=0.3,total_steps=5000",
+             "d": "constant:peak=0.001,warmup=200,total_steps=5000"}
+    lrs = {k: sc.schedule_array(v) for k, v in descs.items()}
+    runs = _synthetic(multipower.LAW, truth, lrs, 3e-4, rng)
+    train, test = runs[runs.run != "a"], runs[runs.run == "a"].reset_index(drop=True)
+    plain = scaling.fit("tissue", train, schedules=lrs)
+    fit = sc.add_model_error(plain, train, schedules=lrs)
+    me = fit.diagnostics["model_error"]
+    assert set(me["per_run"]) == {"b", "c", "d"} and 3e-4 < me["sigma"] < 0.05
+    assert fit.params == plain.params and "model error" in fit.summary()
+    before, after = plain.predict(test, schedules=lrs), fit.predict(test, schedules=lrs)
+    np.testing.assert_array_equal(before["loss_pred"], after["loss_pred"])
+    assert np.all(after["loss_lo"] < before["loss_lo"]) and np.all(after["loss_hi"] > before["loss_hi"])
+    inside = lambda p: np.mean((p["loss"] >= p["loss_lo"]) & (p["loss"] <= p["loss_hi"]))
+    assert inside(after) >= 0.9 > inside(before)
+    fit.to_json(tmp_path / "fit.json")
+    loaded = scaling.load_fit(tmp_path / "fit.json")
+    np.testing.assert_allclose(loaded.predict(test, schedules=lrs)["loss_hi"], after["loss_hi"], rtol=1e-3)
+    with pytest.raises(InputError, match="two runs or more"):
+        sc.add_model_error(plain, train[train.run == "b"], schedules=lrs)
+    # the command line: --model-error
+    train.to_csv(tmp_path / "runs.csv", index=False)
+    (tmp_path / "s.json").write_text(json.dumps({k: v for k, v in descs.items() if k != "a"}))
+    assert main(["fit", "tissue", str(tmp_path / "runs.csv"), "--schedules", str(tmp_path / "s.json"),
+                 "--model-error", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["diagnostics"]["model_error"]["sigma"] == pytest.approx(me["sigma"], rel=1e-3)
+
+
 def test_plots_draw_curves_and_the_wsd_scan():
     import matplotlib
     matplotlib.use("Agg")

@@ -8,6 +8,7 @@ R^2 >= 0.993) are met only in part by the converged fits - see the README for ev
 """
 import warnings
 
+import numpy as np
 import pytest
 
 from scaling import curves as sc
@@ -40,6 +41,18 @@ def test_luo2025_split(size):
     assert pooled_t["r2"] >= r2_min
     assert pooled_m["mean_rel_error"] <= mean_max and pooled_m["final_rel_error"] <= final_max
     assert pooled_m["curve_mean_rel_error"] <= curve_mean_max
+    # intervals: parameter uncertainty alone misses most test rows; with the held-out-run model error most are inside
+    train = runs[runs.run.isin(sc.LUO2025_TRAIN)]
+    test = runs[runs.run.isin(sc.LUO2025_TEST)].reset_index(drop=True)
+    for fit in (tissue, mp):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wide = sc.add_model_error(fit, train, schedules=sc.LUO2025_SCHEDULES)
+        inside = [np.mean((p["loss"] >= p["loss_lo"]) & (p["loss"] <= p["loss_hi"]))
+                  for p in (f.predict(test, schedules=sc.LUO2025_SCHEDULES) for f in (fit, wide))]
+        print(f"{size}M {fit.law.name}: 95 % intervals hold {100 * inside[0]:.0f} % of the test rows, "
+              f"{100 * inside[1]:.0f} % with the model error (sigma {100 * wide.diagnostics['model_error']['sigma']:.2f} %)")
+        assert inside[0] < 0.5 and inside[1] >= 0.7
     # the planner ranks the test schedules as their true losses, at the last logged step of each
     last = runs[runs.run.isin(sc.LUO2025_TEST)].sort_values("step").groupby("run").last()
     candidates = {n: sc.schedule_array(sc.LUO2025_SCHEDULES[n])[:int(last.loc[n, "step"])] for n in sc.LUO2025_TEST}
