@@ -173,19 +173,26 @@ def _bucket(n: int) -> int:
     return 3 * k // 4 if n <= 3 * k // 4 else k
 
 
+def is_rowwise(X: dict, n: int) -> bool:
+    """Whether every input of ``X`` (held-fixed values ``_fixed`` aside) holds one value per row of ``n`` rows."""
+    return all(np.ndim(v) >= 1 and np.shape(v)[0] == n for k, v in X.items() if k != "_fixed")
+
+
+def take_rows(X: dict, rows) -> dict:
+    """The rows ``rows`` of every per-row input of ``X`` (``_fixed`` kept as is)."""
+    return {k: (v if k == "_fixed" else np.asarray(v)[rows]) for k, v in X.items()}
+
+
 def _padded(X: dict, y: np.ndarray, weights: np.ndarray):
     """``(X, y, weights)`` with the rows padded to :func:`_bucket` rows of zero weight (copies of the last row),
     so tables of similar sizes share compiled code; unchanged when an input is not one value per row."""
     n = np.asarray(y).shape[0]
     m = _bucket(n)
-    if m == n or not all(np.ndim(v) >= 1 and np.shape(v)[0] == n for k, v in X.items() if k != "_fixed"):
+    if m == n or not is_rowwise(X, n):
         return X, y, weights
-    def pad(a):
-        a = np.asarray(a)
-        return np.concatenate([a, np.repeat(a[-1:], m - n, axis=0)])
-    X = {k: (v if k == "_fixed" else pad(v)) for k, v in X.items()}
+    rows = np.minimum(np.arange(m), n - 1)             # rows n .. m-1 repeat the last row
     weights = np.concatenate([weights, np.zeros((weights.shape[0], m - n))], axis=1)
-    return X, pad(y), weights
+    return take_rows(X, rows), np.asarray(y)[rows], weights
 
 
 def _pool_size(left: int, rows: int) -> int:

@@ -120,8 +120,7 @@ class ChainedFit:
         if isinstance(rows, Mapping):
             rows = pd.DataFrame({k: np.atleast_1d(v) for k, v in rows.items()})
         table = read_runs(rows, required=first.law.columns, check_duplicates=False)
-        options = law_options or {k: v for k, v in first.options.get("law_options", {}).items()
-                                  if not (isinstance(v, str) and v.startswith("<"))}
+        options = law_options or first.stored_law_options()
         X = design(first.law, table, options)
         check_domain(first.law, first.params, X)
         sizes = [len(s.samples) for s in self.stages if s.samples is not None and len(s.samples)]

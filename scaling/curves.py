@@ -25,6 +25,7 @@ and a schedule shorter than the run's rows.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -480,7 +481,6 @@ def add_model_error(fit, runs, schedules=None):
     mean much).  On Luo et al.'s curves (authors' split) the 95 % intervals held 7-41 % of the test
     rows without it and 75-100 % with it (README, "Measured").
     """
-    import dataclasses
     from .fit import fit as fit_law
     from .runs import read_runs
     if not is_curve_law(fit.law):
@@ -489,10 +489,8 @@ def add_model_error(fit, runs, schedules=None):
     names = list(dict.fromkeys(table["run"].astype(str)))
     if len(names) < 2:
         raise InputError(f"add_model_error needs two runs or more to hold one out; the table has {names}")
-    o = fit.options
-    options = {k: v for k, v in o.get("law_options", {}).items() if not (isinstance(v, str) and v.startswith("<"))}
-    options.update({} if schedules is None else {"schedules": schedules})
-    settings = {k: o[k] for k in ("loss", "space", "delta", "max_evals", "fixed") if o.get(k) is not None}
+    options = {**fit.stored_law_options(), **({} if schedules is None else {"schedules": schedules})}
+    settings = {k: fit.options[k] for k in ("loss", "space", "delta", "max_evals", "fixed") if fit.options.get(k) is not None}
     per_run, squares = {}, []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # refits on fewer runs are often poorly identified: expected here

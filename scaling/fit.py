@@ -193,13 +193,11 @@ def _multistart(law: Law, objective, X: dict, y: np.ndarray, grid: np.ndarray, d
     optimum, reached from the basins the thinned table found.
     """
     n = len(y)
-    rowwise = all(np.ndim(v) >= 1 and np.shape(v)[0] == n for k, v in X.items() if k != "_fixed")
-    if n <= COARSE_ROWS or not rowwise or len(grid) <= POLISHED_BASINS:
+    if n <= COARSE_ROWS or not engine.is_rowwise(X, n) or len(grid) <= POLISHED_BASINS:
         lanes = engine.minimize(law, objective, X, y, grid, **options)
         return lanes, lanes, 0
     keep = thin_rows(data, n)
-    explored = engine.minimize(law, objective, {k: (v if k == "_fixed" else np.asarray(v)[keep]) for k, v in X.items()},
-                               y[keep], grid, **options)
+    explored = engine.minimize(law, objective, engine.take_rows(X, keep), y[keep], grid, **options)
     starts = boot.basin_starts(explored.x, explored.f, max_basins=POLISHED_BASINS)
     return engine.minimize(law, objective, X, y, starts, **options), explored, int(keep.size)
 

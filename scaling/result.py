@@ -80,9 +80,7 @@ class FitResult:
         if isinstance(rows, Mapping):
             rows = pd.DataFrame({k: np.atleast_1d(v) for k, v in rows.items()})
         table = read_runs(rows, required=self.law.columns, check_duplicates=False)
-        own = {k: v for k, v in self.options.get("law_options", {}).items()
-               if not (isinstance(v, str) and v.startswith("<"))}
-        options = {**own, **law_options}
+        options = {**self.stored_law_options(), **law_options}
         X = design(self.law, table, options)
         check_domain(self.law, self.params, X)
         out = rows.copy() if isinstance(rows, pd.DataFrame) else table.copy()
@@ -99,6 +97,12 @@ class FitResult:
                                       self.level if level is None else level)
         out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
         return out
+
+    def stored_law_options(self) -> dict:
+        """The law options the fit was made with that its record holds (those JSON cannot hold, such as
+        per-step learning-rate arrays, are stored as ``"<type>"`` and left out)."""
+        return {k: v for k, v in self.options.get("law_options", {}).items()
+                if not (isinstance(v, str) and v.startswith("<"))}
 
     def interval(self, samples: np.ndarray | None, level: float | None = None):
         """Percentile interval over the sample axis, or NaNs when there are no samples."""
