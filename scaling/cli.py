@@ -68,15 +68,18 @@ def cmd_fit(args) -> None:
             Path(args.out).write_text(json.dumps(_finite(obj), indent=1) + "\n")
         _emit(args, obj, result.summary())
         return
-    result = fit(args.law, args.data, columns=_mapping(args.map), dataset=args.dataset, loss=args.loss,
+    model_error = getattr(args, "model_error", False)
+    data, columns = args.data, _mapping(args.map)
+    if model_error:                     # read once: the refits without each run need the table too
+        from .runs import read_runs
+        data, columns = read_runs(args.data, columns, required=()), None
+    result = fit(args.law, data, columns=columns, dataset=args.dataset, loss=args.loss,
                  space=args.space, delta=args.delta, bootstrap=args.bootstrap,
                  bootstrap_starts=args.bootstrap_starts, seed=args.seed, level=args.level, **_law_options(args))
-    if getattr(args, "model_error", False):
+    if model_error:
         from .curves import _cli_schedules, add_model_error
         from .fit import select_dataset
-        from .runs import read_runs
-        table = select_dataset(read_runs(args.data, _mapping(args.map), required=()), args.dataset)
-        result = add_model_error(result, table, _cli_schedules(args))
+        result = add_model_error(result, select_dataset(data, args.dataset), _cli_schedules(args))
     if args.out:
         result.to_json(args.out)
     if not result.converged:
