@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("fit", help="fit a law to a runs table")
     f.add_argument("law", help="law name (see `scaling laws`), or approach1 / approach2 (Hoffmann et al. 2022)")
-    f.add_argument("data", help="runs table: .csv, .parquet or .jsonl")
+    f.add_argument("data", help="runs table: .csv, .parquet or .jsonl, or a folder of them (one file per run, run = file name)")
     f.add_argument("--map", action="append", metavar="COL=NAME", help="read column COL from the file's NAME")
     f.add_argument("--dataset", help="which dataset's rows to fit, when the table has several")
     f.add_argument("--bootstrap", type=int, default=0, metavar="B", help="row-bootstrap resamples (default 0: asymptotic intervals)")
@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--tokens", type=float, metavar="D")
             q.add_argument("--flops", type=float, metavar="C", help="instead of --tokens: D = C / (6N)")
             q.add_argument("--loss", type=float, metavar="L", help="the input of a law of a loss (loss2loss, error, sigmoid)")
-            q.add_argument("--data", metavar="RUNS", help="predict every row of a runs table")
+            q.add_argument("--data", metavar="RUNS", help="predict every row of a runs table (a file or a folder of per-run files)")
             q.add_argument("--map", action="append", metavar="COL=NAME")
             q.add_argument("--out", metavar="PRED.csv")
             q.add_argument("--schedule", action="append", metavar="SCHEDULE", help="tissue, multipower: predict "

@@ -265,18 +265,10 @@ def final_losses(fit, candidates: Mapping[str, object], level: float | None = No
 
 # -- data and metrics -------------------------------------------------------------------------
 def read_curves(folder, pattern: str = "*.csv", columns=None) -> pd.DataFrame:
-    """A runs table from a folder of per-run loss curves (one file per run, ``run`` = file stem)."""
-    from .runs import read_runs
-    folder = Path(folder)
-    files = sorted(folder.glob(pattern))
-    if not files:
-        raise InputError(f"no {pattern} files in {folder}")
-    parts = []
-    for f in files:
-        d = read_runs(f, columns, required=("step", "loss"))
-        d.insert(0, "run", f.stem)
-        parts.append(d)
-    return pd.concat(parts, ignore_index=True)
+    """A runs table from a folder of per-run loss curves (one file per run, ``run`` = file stem; see
+    :func:`scaling.runs.read_folder`); every file needs ``step`` and ``loss``."""
+    from .runs import read_folder, read_runs
+    return read_runs(read_folder(folder, pattern), columns, required=("step", "loss"))
 
 
 # Luo et al. 2025's released curves (../shared/data/multipower_luo2025, PROVENANCE.txt there):

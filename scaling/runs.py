@@ -23,12 +23,17 @@ POSITIVE = ("params", "tokens", "flops", "loss")
 KEY = ("run", "params", "tokens", "step", "dataset", "bits", "qat_fraction")   # what tells two rows apart
 
 
+READABLE = (".csv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json")   # file formats of a runs table
+
+
 def _load(source) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         return source.copy()
     path = Path(source)
     if not path.exists():
         raise InputError(f"runs file not found: {path}")
+    if path.is_dir():
+        return read_folder(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return pd.read_csv(path)
@@ -36,12 +41,35 @@ def _load(source) -> pd.DataFrame:
         return pd.read_parquet(path)
     if suffix in (".jsonl", ".ndjson", ".json"):
         return pd.read_json(path, lines=suffix != ".json")
-    raise InputError(f"cannot read {path.name}: use .csv, .parquet, .jsonl or a pandas DataFrame")
+    raise InputError(f"cannot read {path.name}: use .csv, .parquet, .jsonl, a folder of them (one file per run) "
+                     "or a pandas DataFrame")
+
+
+def read_folder(folder, pattern: str = "*") -> pd.DataFrame:
+    """One table from a folder of per-run files (a W&B export, Luo et al.'s curves): every file matching
+    ``pattern`` whose suffix is a table format (:data:`READABLE`; others, e.g. a README, are not read),
+    in name order, its ``run`` the file's stem unless the file has a ``run`` column.  Each file's values
+    are checked on their own first, so an error names the file and its row."""
+    folder = Path(folder)
+    files = sorted(f for f in folder.glob(pattern) if f.is_file() and f.suffix.lower() in READABLE)
+    if not files:
+        raise InputError(f"no runs files ({pattern}, one of {', '.join(READABLE)}) in {folder}")
+    parts = []
+    for f in files:
+        try:
+            part = read_runs(f, required=())
+        except InputError as e:
+            raise InputError(f"{f.name}: {e}") from None
+        if "run" not in part.columns:
+            part.insert(0, "run", f.stem)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 def read_runs(source, columns: Mapping[str, str] | None = None, required=("params", "tokens", "loss"),
               check_duplicates: bool = True) -> pd.DataFrame:
-    """Read a runs table from CSV/parquet/JSON lines/DataFrame and validate it.
+    """Read a runs table from CSV/parquet/JSON lines/DataFrame, or a folder of per-run files
+    (:func:`read_folder`), and validate it.
 
     ``columns`` maps our names to the file's, e.g. ``{"params": "Model Size"}``; ``required``
     names the columns that must be present (after the mapping and the 6ND fill).

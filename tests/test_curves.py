@@ -201,10 +201,15 @@ def test_cli_fit_predict_plan(tmp_path, capsys):
     fit_json = tmp_path / "fit.json"
     assert main(["fit", "tissue", str(tmp_path / "runs.csv"), "--schedules", str(tmp_path / "s.json"),
                  "--out", str(fit_json), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["law"] == "tissue"
-    assert main(["fit", "tissue", str(tmp_path / "runs.csv"), "--schedule", f"a={descs['a']}", "--schedule",
+    first = json.loads(capsys.readouterr().out)
+    assert first["law"] == "tissue"
+    # the same curves as a folder of per-run files (run = file name), schedules given one by one
+    (tmp_path / "curves").mkdir()
+    for run, g in runs.groupby("run"):
+        g.drop(columns="run").to_csv(tmp_path / "curves" / f"{run}.csv", index=False)
+    assert main(["fit", "tissue", str(tmp_path / "curves"), "--schedule", f"a={descs['a']}", "--schedule",
                  f"b={descs['b']}", "--schedule", f"c={descs['c']}", "--json"]) == 0
-    capsys.readouterr()
+    assert json.loads(capsys.readouterr().out)["params"] == pytest.approx(first["params"], rel=1e-6)
     assert main(["fit", "tissue", str(tmp_path / "runs.csv"), "--schedules", str(tmp_path / "s.json"),
                  "--warmup", "peak", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["options"]["law_options"]["warmup"] == "peak"

@@ -35,3 +35,20 @@ def test_missing_column_and_duplicates():
         read_runs(GOOD.rename(columns={"tokens": "tokns"}))
     with pytest.raises(InputError, match="row 3 duplicates"):
         read_runs(pd.concat([GOOD, GOOD.iloc[[0]]]))
+
+
+def test_a_folder_of_per_run_files_is_one_table_and_errors_name_the_file(tmp_path):
+    curve = pd.DataFrame({"step": [100, 200, 300], "lr": [1e-3, 1e-3, 5e-4], "loss": [3.2, 3.0, 2.9]})
+    curve.to_csv(tmp_path / "cosine.csv", index=False)
+    curve.assign(loss=curve.loss + 0.1).to_parquet(tmp_path / "wsd.parquet")
+    curve.assign(run="named").to_json(tmp_path / "other.jsonl", orient="records", lines=True)
+    (tmp_path / "README.md").write_text("not a table")
+    runs = read_runs(tmp_path, required=("step", "loss"))
+    assert list(runs.run.unique()) == ["cosine", "named", "wsd"] and len(runs) == 9     # name order; own run column kept
+    np.testing.assert_allclose(runs[runs.run == "wsd"].loss, curve.loss + 0.1)
+    curve.assign(loss=[3.2, -1.0, 2.9]).to_csv(tmp_path / "broken.csv", index=False)
+    with pytest.raises(InputError, match=r"broken\.csv: column 'loss', row 1"):
+        read_runs(tmp_path, required=("step", "loss"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no runs files"):
+        read_runs(tmp_path / "empty")
