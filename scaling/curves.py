@@ -124,7 +124,7 @@ def _expand(steps, lr, run: str):
                          "every row of a whole-curve fit needs its lr, or give schedules=")
     neg = np.flatnonzero(lr < 0)
     if neg.size:
-        raise InputError(f"run {run!r}: negative learning rate {lr[neg[0]]!r} at step {steps[neg[0]]:g}")
+        raise InputError(f"run {run!r}: negative learning rate {float(lr[neg[0]]):g} at step {steps[neg[0]]:g}")
     if np.any(~np.isfinite(steps)) or np.any(steps < 0) or np.any(steps != np.round(steps)):
         raise InputError(f"run {run!r}: steps must be whole numbers >= 0")
     if steps.size > 1 and np.any(np.diff(steps) <= 0):

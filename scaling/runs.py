@@ -20,6 +20,7 @@ from .errors import InputError
 
 FLOPS_PER_PARAM_TOKEN = 6.0
 POSITIVE = ("params", "tokens", "flops", "loss")
+NUMERIC = ("step", "lr", "bits", "qat_fraction")     # numbers where given (an empty cell may be allowed)
 KEY = ("run", "params", "tokens", "step", "dataset", "bits", "qat_fraction")   # what tells two rows apart
 
 
@@ -80,6 +81,31 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
         if theirs not in df.columns:
             raise InputError(f"column mapping {ours}={theirs!r}: no column {theirs!r}; columns are {list(df.columns)}")
         df = df.rename(columns={theirs: ours})
+    if "accuracy" in df.columns:            # a task row's accuracy; rows that measured no task leave it empty
+        acc = pd.to_numeric(df["accuracy"], errors="coerce").to_numpy(float)
+        given = df["accuracy"].notna().to_numpy()
+        bad = np.flatnonzero(given & ~((acc >= 0) & (acc <= 1)))
+        if bad.size:
+            raise InputError(f"column 'accuracy', row {bad[0]}: value {_shown(df['accuracy'].iloc[bad[0]])} is not an accuracy "
+                             f"in [0, 1] ({bad.size} such row(s)); give accuracies as fractions (percentages / 100)")
+        df["accuracy"] = acc
+    for col in [c for c in POSITIVE if c in df.columns]:
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
+        missing_ok = np.zeros(len(df), bool)
+        if col == "loss" and "accuracy" in df.columns:      # a task row that measured only an accuracy
+            missing_ok = np.isnan(values) & np.isfinite(df["accuracy"].to_numpy(float))
+        bad = np.flatnonzero((~np.isfinite(values) | (values <= 0)) & ~missing_ok)
+        if bad.size:
+            raise InputError(f"column {col!r}, row {bad[0]}: value {_shown(df[col].iloc[bad[0]])} is not a positive finite number"
+                             f" ({bad.size} such row(s)); fix or remove them")
+        df[col] = values
+    for col in [c for c in df.columns if (c in NUMERIC or str(c).startswith("mix.")) and not pd.api.types.is_numeric_dtype(df[c])]:
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy() & df[col].notna().to_numpy())
+        if bad.size:
+            raise InputError(f"column {col!r}, row {bad[0]}: value {_shown(df[col].iloc[bad[0]])} is not a number "
+                             f"({bad.size} such row(s)); fix or remove them")
+        df[col] = values.to_numpy(float)
     if "tokens" not in df.columns and {"flops", "params"} <= set(df.columns):
         df["tokens"] = df["flops"] / (FLOPS_PER_PARAM_TOKEN * df["params"])
     if "flops" not in df.columns and {"tokens", "params"} <= set(df.columns):
@@ -90,29 +116,16 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise InputError(f"missing column(s) {missing}; columns are {list(df.columns)}; {hint}"
                          f"(map a differently named column with columns={{'{missing[0]}': 'Name'}} or --map {missing[0]}=NAME)")
-    if "accuracy" in df.columns:            # a task row's accuracy; rows that measured no task leave it empty
-        acc = pd.to_numeric(df["accuracy"], errors="coerce").to_numpy(float)
-        given = df["accuracy"].notna().to_numpy()
-        bad = np.flatnonzero(given & ~((acc >= 0) & (acc <= 1)))
-        if bad.size:
-            raise InputError(f"column 'accuracy', row {bad[0]}: value {df['accuracy'].astype(object).iloc[bad[0]]!r} is not an accuracy "
-                             f"in [0, 1] ({bad.size} such row(s)); give accuracies as fractions (percentages / 100)")
-        df["accuracy"] = acc
-    for col in [c for c in POSITIVE if c in df.columns]:
-        values = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
-        missing_ok = np.zeros(len(df), bool)
-        if col == "loss" and "accuracy" in df.columns:      # a task row that measured only an accuracy
-            missing_ok = np.isnan(values) & np.isfinite(df["accuracy"].to_numpy(float))
-        bad = np.flatnonzero((~np.isfinite(values) | (values <= 0)) & ~missing_ok)
-        if bad.size:
-            raise InputError(f"column {col!r}, row {bad[0]}: value {df[col].iloc[bad[0]]!r} is not a positive finite number"
-                             f" ({bad.size} such row(s)); fix or remove them")
-        df[col] = values
     key = [c for c in KEY if c in df.columns]
     dup = np.array([], int) if not (check_duplicates and key) else np.flatnonzero(df.duplicated(subset=key, keep="first").to_numpy())
     if dup.size:
         raise InputError(f"row {dup[0]} duplicates an earlier row on {key} ({dup.size} duplicate(s)); remove them")
     return df.reset_index(drop=True)
+
+
+def _shown(value) -> str:
+    """A cell as the user wrote it: ``-2e7`` rather than ``np.float64(-20000000.0)``."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def final_rows(table: pd.DataFrame, dataset: str | None = None) -> pd.DataFrame:

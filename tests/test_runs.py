@@ -52,3 +52,16 @@ def test_a_folder_of_per_run_files_is_one_table_and_errors_name_the_file(tmp_pat
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no runs files"):
         read_runs(tmp_path / "empty")
+
+
+def test_a_cell_that_is_not_a_number_is_named_before_any_arithmetic():
+    with pytest.raises(InputError, match=r"column 'params', row 1: value 'abc' is not a positive"):
+        read_runs(GOOD.astype({"params": object}).assign(params=[1e7, "abc", 4e7]).drop(columns="tokens").assign(flops=1e18),
+                  required=("params", "loss"))
+    with pytest.raises(InputError, match=r"column 'params', row 1: value -20000000.0 is"):
+        read_runs(GOOD.assign(params=[1e7, -2e7, 4e7]))
+    curve = pd.DataFrame({"run": "a", "step": ["100", "2oo", "300"], "lr": [1e-3, None, 1e-3], "loss": [3.0, 2.9, 2.8]})
+    with pytest.raises(InputError, match=r"column 'step', row 1: value '2oo' is not a number"):
+        read_runs(curve, required=("step", "loss"))
+    ok = read_runs(curve.assign(step=[100, 200, 300]), required=("step", "loss"))
+    assert ok["step"].dtype.kind == "i" and np.isnan(ok["lr"][1])      # integer steps stay integers; an empty lr cell stays empty
