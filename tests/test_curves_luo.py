@@ -74,3 +74,22 @@ def test_fit_from_one_constant_and_one_cosine_curve():
         assert fit.converged and m.set_index("run").loc["all", "mean_rel_error"] <= 0.0020
         fit, _, m = sc.evaluate_split("multipower", runs, train, test, sc.LUO2025_SCHEDULES)
         assert m.set_index("run").loc["all", "mean_rel_error"] <= 0.0026
+
+
+@pytest.mark.slow
+def test_fit_from_the_runs_own_sparse_lr_logs():
+    """The released folder as a user has it: one CSV per run with ``lr`` logged every 128 steps from the end
+    of warmup, no schedules given.  The logs are expanded (linear warmup, linear interpolation: a warning says
+    so) and the split is predicted about as well as from the exact schedules (README, "Measured")."""
+    from scaling import read_runs
+    runs = read_runs(shared_file("multipower_luo2025") / "csv_100", required=("step", "lr", "loss"))
+    assert sorted(runs.run.unique()) == sorted(sc.LUO2025_SCHEDULES)
+    with pytest.warns(UserWarning, match="not logged at every step"):
+        sc.learning_rates(runs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, _, m = sc.evaluate_split("multipower", runs, sc.LUO2025_TRAIN, sc.LUO2025_TEST)
+    pooled = m.set_index("run").loc["all"]
+    print(f"\n100M multipower from the lr logs: {100 * pooled['curve_mean_rel_error']:.3f} % per curve, "
+          f"final {100 * pooled['final_rel_error']:.3f} %")
+    assert pooled["curve_mean_rel_error"] <= 0.0016 and pooled["final_rel_error"] <= 0.0040
