@@ -28,7 +28,7 @@ import pandas as pd
 from fitters.predict import predict_paired
 
 from .errors import InputError
-from .result import FORMAT_VERSION, FitResult, _json_safe, check_domain, design, json_text
+from .result import FORMAT_VERSION, FitResult, check_domain, design, json_safe, json_text
 from .runs import read_runs
 
 TASK_SKIP = 0.1      # step 2 drops each run's checkpoints before this fraction of its final tokens
@@ -191,7 +191,7 @@ class ChainedFit:
         return f"ChainedFit({self.name}: " + " -> ".join(s.law.name for s in self.stages) + ")"
 
     def to_dict(self, full: bool = True) -> dict:
-        return _json_safe({"format": FORMAT_VERSION, "kind": self.kind, "name": self.name, "level": self.level,
+        return json_safe({"format": FORMAT_VERSION, "kind": self.kind, "name": self.name, "level": self.level,
                            "labels": self.labels, "options": self.options,
                            "stages": [s.to_dict(full=full) for s in self.stages]})
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import traceback
 import warnings
@@ -28,17 +27,8 @@ def _mapping(items) -> dict[str, str]:
 
 
 def _emit(args, obj: dict, text: str) -> None:
-    print(json.dumps(_finite(obj)) if args.json else text)
-
-
-def _finite(x):
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
+    from .result import json_safe
+    print(json.dumps(json_safe(obj)) if args.json else text)
 
 
 def _load(args):
@@ -65,7 +55,8 @@ def cmd_fit(args) -> None:
                              level=args.level, **options)
         obj = {"law": args.law, **result.to_dict()}
         if args.out:
-            Path(args.out).write_text(json.dumps(_finite(obj), indent=1) + "\n")
+            from .result import json_safe
+            Path(args.out).write_text(json.dumps(json_safe(obj), indent=1) + "\n")
         _emit(args, obj, result.summary())
         return
     model_error = getattr(args, "model_error", False)
@@ -167,6 +158,20 @@ def _load_predict(args):
     return _load(args)
 
 
+def predict_rows(args, predict) -> None:
+    """``predict`` (rows -> rows + predictions) on every row of ``--data``: to ``--out`` (CSV), as JSON
+    ``{"rows": [...]}`` with ``--json``, else printed."""
+    from .result import json_safe
+    from .runs import read_runs
+    pred = predict(read_runs(args.data, _mapping(args.map), required=(), check_duplicates=False))
+    if args.out:
+        pred.to_csv(args.out, index=False)
+    if args.json:
+        print(json.dumps(json_safe({"rows": pred.to_dict(orient="records")})))
+    elif not args.out:
+        print(pred.to_string(index=False))
+
+
 def cmd_predict(args) -> None:
     import pandas as pd
     if args.schedule or args.schedules:     # whole-curve laws: a curve for a schedule, or runs with their schedules
@@ -174,16 +179,7 @@ def cmd_predict(args) -> None:
         return cli_predict(args, _emit)
     result = _load_predict(args)
     if args.data:
-        from .runs import read_runs
-        rows = read_runs(args.data, _mapping(args.map), required=(), check_duplicates=False)
-        pred = result.predict(rows)
-        if args.out:
-            pred.to_csv(args.out, index=False)
-        if args.json:
-            print(json.dumps({"rows": _finite(pred.to_dict(orient="records"))}))
-        elif not args.out:
-            print(pred.to_string(index=False))
-        return
+        return predict_rows(args, result.predict)
     given = {"params": args.params, "tokens": args.tokens, "flops": args.flops, "loss": args.loss}
     rows = pd.DataFrame({k: [v] for k, v in given.items() if v is not None})
     if rows.empty:

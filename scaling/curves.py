@@ -366,28 +366,14 @@ def _cli_fit_file(args):
     return load_fit(fits[0])
 
 
-def _finite(x):
-    return [None if not np.isfinite(v) else float(v) for v in np.asarray(x, float)]
-
-
 def cli_predict(args, emit) -> None:
     """``scaling predict FIT.json --schedule S [--steps T]`` (a curve) or ``--data RUNS --schedules S``."""
     fit = _cli_fit_file(args)
     if not is_curve_law(fit.law):
         raise InputError(f"--schedule/--schedules are options of the whole-curve laws; {fit.law.name!r} is not one")
     if args.data:
-        from .cli import _mapping
-        from .runs import read_runs
-        rows = read_runs(args.data, _mapping(args.map), required=(), check_duplicates=False)
-        pred = fit.predict(rows, schedules=_cli_schedules(args))
-        if args.out:
-            pred.to_csv(args.out, index=False)
-        if args.json:
-            print(json.dumps({"rows": [{k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-                                        for k, v in r.items()} for r in pred.to_dict(orient="records")]}))
-        elif not args.out:
-            print(pred.to_string(index=False))
-        return
+        from .cli import predict_rows
+        return predict_rows(args, lambda rows: fit.predict(rows, schedules=_cli_schedules(args)))
     items = args.schedule or []
     if len(items) != 1 or "=" in items[0].partition(":")[0]:
         raise InputError("predict a curve with one --schedule SCHEDULE (e.g. 'wsd:peak=3e-4,decay_fraction=0.2') "
@@ -403,8 +389,8 @@ def cli_predict(args, emit) -> None:
     interval = None if not np.isfinite(last["loss_lo"]) else [float(last["loss_lo"]), float(last["loss_hi"])]
     obj = {"schedule": describe(items[0]) if total is None else describe((items[0], int(total))), "steps": int(len(lr)),
            "loss": float(last["loss_pred"]), "interval": interval, "level": fit.level,
-           "curve": {"step": curve["step"].astype(int).tolist(), "lr": _finite(curve["lr"]),
-                     "loss": _finite(curve["loss_pred"]), "lo": _finite(curve["loss_lo"]), "hi": _finite(curve["loss_hi"])}}
+           "curve": {"step": curve["step"].astype(int).tolist(), "lr": curve["lr"].tolist(),
+                     "loss": curve["loss_pred"].tolist(), "lo": curve["loss_lo"].tolist(), "hi": curve["loss_hi"].tolist()}}
     span = "" if interval is None else f"   [{interval[0]:.6g}, {interval[1]:.6g}]"
     emit(args, obj, f"predicted loss after {len(lr)} steps of {obj['schedule']}: {obj['loss']:.6g}{span}"
          + ("" if args.out else f"\n{curve.to_string(index=False, max_rows=12)}"))

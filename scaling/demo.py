@@ -107,8 +107,8 @@ def run_demo(out_dir="demo-out", quick: bool = False, workers: int | None = None
     seconds["total"] = time.time() - started
 
     largest = float(used["flops"].max())
-    from .result import _json_safe
-    report = _json_safe({
+    from .result import json_safe
+    report = json_safe({
         "demo": {"preset": None if spec is not None else ("quick" if quick else "default"),
                  "ladder": ladder_spec.name, "seed": ladder_spec.seeds[0], "out_dir": str(out),
                  "python": sys.version.split()[0],

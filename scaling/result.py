@@ -197,7 +197,7 @@ class FitResult:
             d["samples"] = None if self.samples is None else self.samples.tolist()
             d["residuals"] = None if self.residuals is None else self.residuals.tolist()
             d["data"] = None if self.data is None else self.data.to_dict(orient="list")
-        return _json_safe(d)
+        return json_safe(d)
 
     def to_json(self, path: str | Path | None = None, full: bool = True) -> str:
         """The result as JSON text; also written to ``path`` when given."""
@@ -308,12 +308,15 @@ def _lists(d):
     return {k: None if v is None else [v[0], v[1]] for k, v in d.items()}
 
 
-def _json_safe(x):
-    """NaN/inf -> None, numpy scalars -> Python numbers, recursively."""
+def json_safe(x):
+    """What ``json.dumps`` can write: NaN/inf -> None, numpy scalars, arrays and pandas Series -> Python
+    numbers and lists, recursively (JSON has no NaN)."""
     if isinstance(x, dict):
-        return {str(k): _json_safe(v) for k, v in x.items()}
+        return {str(k): json_safe(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
+        return [json_safe(v) for v in x]
+    if isinstance(x, (np.ndarray, pd.Series)):
+        return json_safe(x.tolist())
     if isinstance(x, (np.floating, float)):
         return float(x) if np.isfinite(x) else None
     if isinstance(x, np.integer):
