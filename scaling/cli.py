@@ -213,8 +213,8 @@ def cmd_plan(args) -> None:
                              f"for --mixture")
         args.floor = float(args.floor[0])
     if args.steps is not None or args.schedule:     # whole-curve laws: the schedule planner
-        from .curves import cli_plan
-        return cli_plan(args, _load(args), _emit)
+        from .plan_schedule import cli_plan as schedule_plan
+        return schedule_plan(args, _load(args), _emit)
     result = _load(args)
     out = plan(result, flops=args.flops, loss=args.loss, inference_tokens=args.inference_tokens, level=args.level)
     keys = [k for k, v in out.items() if isinstance(v, float) and not k.endswith("_interval")]

@@ -166,3 +166,36 @@ def plan_schedule(fit: FitResult, flops=None, steps: int | None = None, peak: fl
         out["wsd"] = {"decay_shape": entries[wi][2], "decay_fraction": entries[wi][3], "schedule": w["schedule"],
                       "loss": w["loss"], "interval": w["interval"], "scan": scan}
     return out
+
+
+# -- command line (called from scaling.cli) ------------------------------------------------------
+def _floats(text, flag):
+    try:
+        return [float(t) for t in str(text).split(",") if t.strip()]
+    except ValueError:
+        raise InputError(f"{flag} {text!r}: give comma-separated numbers, e.g. {flag} 0.1,0.2,0.3") from None
+
+
+def cli_plan(args, fit, emit) -> None:
+    """``scaling plan FIT.json --steps T [--peak LR --warmup W --floor F] [--schedule S ...]``."""
+    from .plan import plan, weak_note
+    options = {"steps": args.steps, "peak": args.peak, "warmup": args.warmup, "floor": args.floor, "level": args.level}
+    if args.warmup is not None and float(args.warmup) >= 1:
+        options["warmup"] = int(args.warmup)
+    if args.families is not None:
+        options["families"] = [f.strip() for f in args.families.split(",") if f.strip()]
+    if args.decay_fractions is not None:
+        options["decay_fractions"] = _floats(args.decay_fractions, "--decay-fractions")
+    if args.schedule:
+        options["candidates"] = {curves.describe(s): s for s in args.schedule}
+    out = plan(fit, **{k: v for k, v in options.items() if v is not None})
+    lines = [f"schedule plan from {fit.law.name}: {out['steps']} steps, peak {out['peak']}, warmup {out['warmup']}, "
+             f"floor {out['floor']} (predicted final loss, {100 * out['level']:g}% interval, share of samples where best)"]
+    for r in out["ranking"]:
+        span = "" if not r["interval"] else f"[{r['interval'][0]:.5g}, {r['interval'][1]:.5g}]"
+        lines.append(f"  {r['loss']:>9.5g} {span:<22} {r['p_best']:>5.2f}  {r['schedule']}")
+    if "wsd" in out:
+        w = out["wsd"]
+        lines.append(f"best WSD: decay_fraction {w['decay_fraction']:g} ({w['decay_shape']} decay), loss {w['loss']:.5g}")
+    lines += weak_note(out)
+    emit(args, out, "\n".join(lines))
