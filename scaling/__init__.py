@@ -3,10 +3,11 @@ from .approaches import approach1, approach2
 from .chain import ChainedFit, chain
 from .datasets import mixture_ladder, qat_ladder, reference_ladder
 from .errors import InputError
+from .figure import plot
 from .fit import fit
 from .plan import plan
 from .published import published, published_names
 from .result import FitResult, load_fit
 from .runs import read_runs
 
-__all__ = ["ChainedFit", "FitResult", "chain", "InputError", "approach1", "approach2", "fit", "load_fit", "mixture_ladder", "plan", "published", "published_names", "qat_ladder", "read_runs", "reference_ladder"]
+__all__ = ["ChainedFit", "FitResult", "chain", "InputError", "approach1", "approach2", "fit", "load_fit", "mixture_ladder", "plan", "plot", "published", "published_names", "qat_ladder", "read_runs", "reference_ladder"]

@@ -172,6 +172,25 @@ def predict_rows(args, predict) -> None:
         print(pred.to_string(index=False))
 
 
+def cmd_plot(args) -> None:
+    import matplotlib
+    matplotlib.use("Agg")                       # files only: no display needed
+    from .curves import _cli_schedules
+    from .figure import kinds, plot
+    from .result import load_fit
+    from .runs import read_runs
+    fit = load_fit(args.fit)
+    runs = None if not args.data else read_runs(args.data, _mapping(args.map), required=(), check_duplicates=False)
+    kind = args.kind or next(iter(kinds(fit)), None)      # None: plot() says the law has no figure
+    fig = plot(fit, runs, kind=kind, schedules=_cli_schedules(args))
+    out = Path(args.out)
+    try:
+        fig.savefig(out, dpi=args.dpi)
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot write {out}: {e}") from None
+    _emit(args, {"figure": str(out), "kind": kind}, f"{kind} figure written to {out}")
+
+
 def cmd_predict(args) -> None:
     import pandas as pd
     if args.schedule or args.schedules:     # whole-curve laws: a curve for a schedule, or runs with their schedules
@@ -371,6 +390,19 @@ def build_parser() -> argparse.ArgumentParser:
                            "unique tokens; its weight x D may not exceed --max-epochs x T")
             q.add_argument("--max-epochs", type=float, metavar="E", help="with --unique-tokens: passes allowed over a "
                            "domain's unique tokens (default 1)")
+
+    g = sub.add_parser("plot", help="draw a fit over its data (the law family's figure) to an image file")
+    g.add_argument("fit", help="FIT.json from `scaling fit --out` (it keeps the fitted data)")
+    g.add_argument("--out", required=True, metavar="FIG.png", help="image file (.png, .pdf, .svg)")
+    g.add_argument("--kind", help="which figure (default: the law's first): fit, residuals, isoflops, extrapolation "
+                   "(laws of N, D), curves, loss2loss, sigmoid, mixture, qat")
+    g.add_argument("--data", metavar="RUNS", help="draw these runs instead of the fitted ones (a file or a folder)")
+    g.add_argument("--map", action="append", metavar="COL=NAME")
+    g.add_argument("--schedules", metavar="FILE", help="tissue, multipower: the runs' schedules (default: the fit's)")
+    g.add_argument("--schedule", action="append", metavar="RUN=SCHEDULE", help="tissue, multipower: one run's schedule")
+    g.add_argument("--dpi", type=int, default=150)
+    g.add_argument("--json", **json_flag)
+    g.set_defaults(func=cmd_plot)
 
     l = sub.add_parser("laws", help="list the laws and the published coefficients")
     l.add_argument("--json", **json_flag)

@@ -219,3 +219,36 @@ def test_approach2_figures_mark_each_vertex():
     assert ax.get_xscale() == "log"
     fig = plot_optimal_scaling(result)
     assert fig.axes[0].get_yscale() == "log" and "C^" in fig.axes[0].get_legend().get_texts()[0].get_text()
+
+
+def test_the_figure_of_a_fit_by_law_family_and_the_plot_command(fit, tmp_path, capsys):
+    """``scaling.plot`` picks the family's figure; ``scaling plot FIT.json`` writes it from the fit file's data."""
+    import json
+
+    from scaling.cli import main
+    from scaling.figure import kinds
+    assert kinds(fit) == ("fit", "residuals", "isoflops", "extrapolation")
+    for kind in kinds(fit):
+        fig = scaling.plot(fit, kind=kind)
+        assert fig.axes and fig.axes[0].has_data()
+    path = tmp_path / "fit.json"
+    fit.to_json(path)
+    png = tmp_path / "fig.png"
+    assert main(["plot", str(path), "--out", str(png), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"figure": str(png), "kind": "fit"}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a whole-curve fit draws its curves over the learning rates
+    descs = {"a": "cosine:peak=1e-3,warmup=100,total_steps=3000", "b": "constant:peak=1e-3,warmup=100,total_steps=3000"}
+    lrs = {r: scaling.curves.schedule_array(d) for r, d in descs.items()}
+    steps = np.arange(200, 3001, 100)
+    rows = pd.concat([pd.DataFrame({"run": r, "step": steps}) for r in lrs], ignore_index=True)
+    from fitters import tissue
+    X = tissue.prepare(rows, lrs)
+    curves_fit = scaling.fit("tissue", rows.assign(loss=2.5 + 0.6 * X["S1"] ** -0.45 - 0.5 * X["S2"]), schedules=descs)
+    fig = scaling.plot(curves_fit)                                            # the schedules the fit stored
+    assert len(fig.axes) == 2 and len(fig.axes[1].lines) == 2          # the learning rates beneath
+    # kinds the law has not, and laws with no default figure, are named errors (exit 2 on the command line)
+    assert main(["plot", str(path), "--out", str(png), "--kind", "curves"]) == 2
+    assert "not one of a 'chinchilla' fit's: fit, residuals" in capsys.readouterr().err
+    with pytest.raises(scaling.InputError, match="no default figure for a 'error' fit"):
+        scaling.plot(dataclasses.replace(fit, law=dataclasses.replace(fit.law, name="error", response="error")))
