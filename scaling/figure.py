@@ -20,7 +20,8 @@ qat                                    ``qat`` (loss vs QAT fraction at the larg
 
 Other laws (``error``, ``qat-closed-form``) and published laws without data have their own
 functions in those modules; asking for a kind a law has not gets an ``InputError`` naming the kinds
-it has.
+it has.  ``runs`` replaces the fitted rows where the figure draws runs (``fit``, ``isoflops``,
+``extrapolation``, ``curves``, ``qat``); the others draw the fitted rows only.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from .curves import is_curve_law
 from .errors import InputError
 
 ND_KINDS = ("fit", "residuals", "isoflops", "extrapolation")
+OWN_DATA = ("loss2loss", "sigmoid", "mixture", "residuals")       # kinds drawn from the fitted rows only
 
 
 def kinds(fit) -> tuple[str, ...]:
@@ -64,6 +66,9 @@ def plot(fit, runs=None, kind: str | None = None, schedules=None):
     if kind not in have:
         raise InputError(f"figure kind {kind!r} is not one of a {name!r} fit's: {', '.join(have)}")
     table = None if runs is None else pd.DataFrame(runs)
+    if table is not None and kind in OWN_DATA:
+        raise InputError(f"the {kind} figure draws the rows the fit was made from, not other runs (to set other "
+                         "rows against the law: others= of plot_loss2loss and plot_mixture_fit)")
     if kind == "curves":
         from .curve_plots import plot_curves
         table = fit.data if table is None else table
@@ -78,7 +83,7 @@ def plot(fit, runs=None, kind: str | None = None, schedules=None):
         return plot_sigmoid(fit)
     if kind == "mixture":
         from .mixture_plots import plot_mixture_fit
-        return plot_mixture_fit(fit) if table is None else plot_mixture_fit(fit, others={"runs": table})
+        return plot_mixture_fit(fit)
     if kind == "qat":
         from .qat_plots import plot_qat_fraction
         data = fit.data if table is None else table

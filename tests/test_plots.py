@@ -252,3 +252,6 @@ def test_the_figure_of_a_fit_by_law_family_and_the_plot_command(fit, tmp_path, c
     assert "not one of a 'chinchilla' fit's: fit, residuals" in capsys.readouterr().err
     with pytest.raises(scaling.InputError, match="no default figure for a 'error' fit"):
         scaling.plot(dataclasses.replace(fit, law=dataclasses.replace(fit.law, name="error", response="error")))
+    with pytest.raises(scaling.InputError, match="draws the rows the fit was made from"):
+        scaling.plot(fit, runs=synthetic_runs(1), kind="residuals")
+    assert scaling.plot(fit, runs=synthetic_runs(1)).axes[0].has_data()
