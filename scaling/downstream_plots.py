@@ -69,15 +69,17 @@ def plot_loss2loss(fit: FitResult, others: Mapping[str, tuple] | None = None, ax
 
 def _sigmoid_stage(fit) -> FitResult:
     stage = fit.stages[-1] if isinstance(fit, ChainedFit) else fit
-    if stage.law.name != "sigmoid":
-        raise InputError("plot_sigmoid draws a sigmoid fit (or a task chain, whose step 2 it is)")
+    if stage.law.name not in ("sigmoid", "error"):
+        raise InputError("plot_sigmoid draws a sigmoid or error-law fit (or a task chain, whose step 2 it is)")
     return stage
 
 
 @_styled
 def plot_sigmoid(fit, ax=None) -> Figure:
-    """Step 2 of a task chain (or a sigmoid fit): accuracy against task loss, checkpoints coloured by run."""
+    """Step 2 of a task chain, a sigmoid fit (accuracy against task loss) or an error-law fit (top-1 error
+    against loss, Gadre et al. 2024): the law with its band, checkpoints coloured by run."""
     stage = _sigmoid_stage(fit)
+    response = stage.law.response
     fig, ax = _axes(ax)
     data = stage.data
     L = data["loss"].to_numpy(float)
@@ -85,18 +87,17 @@ def plot_sigmoid(fit, ax=None) -> Figure:
     band = _band(stage, {"loss": grid})
     if band is not None:
         ax.fill_between(grid, band[0], band[1], color="k", alpha=0.15, lw=0, label=f"{100 * stage.level:g}% interval")
-    p = stage.params
     ax.plot(grid, stage.point_loss({"loss": grid}), color="k",
-            label=f"a={p['a']:.3g}, b={p['b']:.3g}, k={p['k']:.3g}, L0={p['L0']:.3g}")
+            label=", ".join(f"{k}={v:.3g}" for k, v in stage.params.items()))
     if "run" in data.columns:
         runs = list(dict.fromkeys(data["run"]))
         colors = {r: f"C{i % 10}" for i, r in enumerate(runs)}
-        ax.scatter(L, data["accuracy"], s=10, c=[colors[r] for r in data["run"]], alpha=0.8, zorder=3,
+        ax.scatter(L, data[response], s=10, c=[colors[r] for r in data["run"]], alpha=0.8, zorder=3,
                    label=f"checkpoints ({len(runs)} runs)")
     else:
-        ax.scatter(L, data["accuracy"], s=10, color="C0", zorder=3, label="checkpoints")
-    ax.set_xlabel("task loss")
-    ax.set_ylabel("accuracy")
+        ax.scatter(L, data[response], s=10, color="C0", zorder=3, label="checkpoints")
+    ax.set_xlabel("task loss" if response == "accuracy" else f"loss on {stage.stored_law_options().get('x', 'x')}")
+    ax.set_ylabel("accuracy" if response == "accuracy" else "top-1 error")
     ax.set_title(f"step 2: {stage.law.formula}")
     ax.legend()
     return fig

@@ -12,13 +12,14 @@ whole-curve: tissue, multipower        ``curves`` (loss and learning rate vs ste
                                        :func:`scaling.curve_plots.plot_curves`)
 loss2loss                              ``loss2loss`` (:func:`scaling.downstream_plots.plot_loss2loss`)
 sigmoid, a task chain                  ``sigmoid`` (:func:`scaling.downstream_plots.plot_sigmoid`)
+error                                  ``error`` (top-1 error vs loss, the same function)
 mixture laws                           ``mixture`` (predicted vs actual,
                                        :func:`scaling.mixture_plots.plot_mixture_fit`)
 qat                                    ``qat`` (loss vs QAT fraction at the largest fitted (N, D),
                                        :func:`scaling.qat_plots.plot_qat_fraction`)
 =====================================  ===========================================================
 
-Other laws (``error``, ``qat-closed-form``) and published laws without data have their own
+Other laws (``qat-closed-form``) and published laws without data have their own
 functions in those modules; asking for a kind a law has not gets an ``InputError`` naming the kinds
 it has.  ``runs`` replaces the fitted rows where the figure draws runs (``fit``, ``isoflops``,
 ``extrapolation``, ``curves``, ``qat``); the others draw the fitted rows only.
@@ -31,7 +32,7 @@ from .curves import is_curve_law
 from .errors import InputError
 
 ND_KINDS = ("fit", "residuals", "isoflops", "extrapolation")
-OWN_DATA = ("loss2loss", "sigmoid", "mixture", "residuals")       # kinds drawn from the fitted rows only
+OWN_DATA = ("loss2loss", "sigmoid", "error", "mixture", "residuals")       # kinds drawn from the fitted rows only
 
 
 def kinds(fit) -> tuple[str, ...]:
@@ -42,7 +43,7 @@ def kinds(fit) -> tuple[str, ...]:
     law = fit.law
     if is_curve_law(law):
         return ("curves",)
-    if law.name in ("loss2loss", "sigmoid", "qat"):
+    if law.name in ("loss2loss", "sigmoid", "error", "qat"):
         return (law.name,)
     if law.name.startswith("mixture"):
         return ("mixture",)
@@ -78,7 +79,7 @@ def plot(fit, runs=None, kind: str | None = None, schedules=None):
     if kind == "loss2loss":
         from .downstream_plots import plot_loss2loss
         return plot_loss2loss(fit)
-    if kind == "sigmoid":
+    if kind in ("sigmoid", "error"):
         from .downstream_plots import plot_sigmoid
         return plot_sigmoid(fit)
     if kind == "mixture":

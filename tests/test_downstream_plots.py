@@ -46,3 +46,18 @@ def test_sigmoid_and_chain_figures(task_fit, tmp_path):
     assert acc[-1] == pytest.approx(task_fit.predict(TARGET)["accuracy_pred"][0], rel=1e-9)
     fig.savefig(tmp_path / "chain.png")
     plt.close(fig)
+
+
+def test_error_law_figure_draws_error_against_loss():
+    loss = np.linspace(2.3, 5.5, 12)
+    err = 0.85 - 2.5 * np.exp(-0.7 * loss)
+    rows = [dict(run=f"r{i}", params=1e8 * (i + 1), tokens=2e9, dataset="val", loss=l) for i, l in enumerate(loss)]
+    rows += [dict(run=f"r{i}", params=1e8 * (i + 1), tokens=2e9, dataset="avg", accuracy=1 - e) for i, e in enumerate(err)]
+    fit = scaling.fit("error", pd.DataFrame(rows), x="val", task="avg")
+    fig = scaling.plot(fit)                      # the error law's figure: plot_sigmoid draws it too
+    ax = fig.axes[0]
+    x, y = ax.lines[0].get_data()
+    np.testing.assert_allclose(y, fit.point_loss({"loss": x}))
+    assert ax.get_ylabel() == "top-1 error" and ax.get_xlabel() == "loss on val"
+    np.testing.assert_allclose(np.sort(ax.collections[-1].get_offsets()[:, 1]), np.sort(err), rtol=1e-9)
+    plt.close(fig)

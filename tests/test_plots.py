@@ -250,8 +250,8 @@ def test_the_figure_of_a_fit_by_law_family_and_the_plot_command(fit, tmp_path, c
     # kinds the law has not, and laws with no default figure, are named errors (exit 2 on the command line)
     assert main(["plot", str(path), "--out", str(png), "--kind", "curves"]) == 2
     assert "not one of a 'chinchilla' fit's: fit, residuals" in capsys.readouterr().err
-    with pytest.raises(scaling.InputError, match="no default figure for a 'error' fit"):
-        scaling.plot(dataclasses.replace(fit, law=dataclasses.replace(fit.law, name="error", response="error")))
+    with pytest.raises(scaling.InputError, match="no default figure for a .qat-closed-form. fit"):
+        scaling.plot(dataclasses.replace(fit, law=dataclasses.replace(fit.law, name="qat-closed-form", response="qat_fraction")))
     with pytest.raises(scaling.InputError, match="draws the rows the fit was made from"):
         scaling.plot(fit, runs=synthetic_runs(1), kind="residuals")
     assert scaling.plot(fit, runs=synthetic_runs(1)).axes[0].has_data()
