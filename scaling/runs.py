@@ -22,9 +22,9 @@ FLOPS_PER_PARAM_TOKEN = 6.0
 POSITIVE = ("params", "tokens", "flops", "loss")
 NUMERIC = ("step", "lr", "bits", "qat_fraction")     # numbers where given (an empty cell may be allowed)
 KEY = ("run", "params", "tokens", "step", "dataset", "bits", "qat_fraction")   # what tells two rows apart
-
-
-READABLE = (".csv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json")   # file formats of a runs table
+READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet,     # file formats of a runs table
+           ".jsonl": lambda p: pd.read_json(p, lines=True), ".ndjson": lambda p: pd.read_json(p, lines=True),
+           ".json": pd.read_json}
 
 
 def _load(source) -> pd.DataFrame:
@@ -35,26 +35,22 @@ def _load(source) -> pd.DataFrame:
         raise InputError(f"runs file not found: {path}")
     if path.is_dir():
         return read_folder(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return pd.read_json(path, lines=suffix != ".json")
-    raise InputError(f"cannot read {path.name}: use .csv, .parquet, .jsonl, a folder of them (one file per run) "
-                     "or a pandas DataFrame")
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise InputError(f"cannot read {path.name}: use .csv, .parquet, .jsonl, a folder of them (one file per run) "
+                         "or a pandas DataFrame")
+    return reader(path)
 
 
 def read_folder(folder, pattern: str = "*") -> pd.DataFrame:
     """One table from a folder of per-run files (a W&B export, Luo et al.'s curves): every file matching
-    ``pattern`` whose suffix is a table format (:data:`READABLE`; others, e.g. a README, are not read),
+    ``pattern`` whose suffix is a table format (:data:`READERS`; others, e.g. a README, are not read),
     in name order, its ``run`` the file's stem unless the file has a ``run`` column.  Each file's values
     are checked on their own first, so an error names the file and its row."""
     folder = Path(folder)
-    files = sorted(f for f in folder.glob(pattern) if f.is_file() and f.suffix.lower() in READABLE)
+    files = sorted(f for f in folder.glob(pattern) if f.is_file() and f.suffix.lower() in READERS)
     if not files:
-        raise InputError(f"no runs files ({pattern}, one of {', '.join(READABLE)}) in {folder}")
+        raise InputError(f"no runs files ({pattern}, one of {', '.join(READERS)}) in {folder}")
     parts = []
     for f in files:
         try:
@@ -124,7 +120,7 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
 
 
 def _shown(value) -> str:
-    """A cell as the user wrote it: ``-2e7`` rather than ``np.float64(-20000000.0)``."""
+    """A cell as Python writes it: ``-20000000.0``, not ``np.float64(-20000000.0)``."""
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
