@@ -65,6 +65,23 @@ def residuals(law: Law, objective: Objective, theta, X, y):
     return jnp.exp(log_pred) - y
 
 
+@functools.lru_cache(maxsize=64)
+def _linearised(law: Law, objective: Objective):
+    def both(theta, X, y):
+        r = functools.partial(residuals, law, objective, X=X, y=y)
+        return r(theta), jax.jacfwd(r)(theta)
+    return jax.jit(both)
+
+
+def linearise(law: Law, objective: Objective, theta, X, y) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals (n,) and their Jacobian (n, P) at ``theta``, float64, in one compiled call."""
+    with jax.enable_x64(True):
+        r, J = _linearised(law, objective)(np.asarray(theta, np.float64),
+                                           {k: np.asarray(v, np.float64) for k, v in X.items()},
+                                           np.asarray(y, np.float64))
+    return np.asarray(r), np.asarray(J)
+
+
 def value(law: Law, objective: Objective, theta, X, y, w):
     return jnp.sum(w * LOSSES[objective.loss](residuals(law, objective, theta, X, y), objective.delta))
 
@@ -212,46 +229,50 @@ def _run(law, objective, X, y, queue, weights, lane_w, dtype, gtol, ftol, max_ev
     n = queue.x.shape[0] if isinstance(queue, lbfgs.State) else queue.shape[0]
     Q = _pow2(n, POOL_SIZES[0])                       # padded sizes: few shapes to compile
 
+    # Host-side arrays are built in NumPy and moved with device_put: an eager jnp op compiles a kernel of
+    # its own the first time it meets a shape, and a fit has dozens of such shapes.
     def pad(a):                                       # rows n..Q-1 repeat row 0 and are never run
+        a = np.asarray(a)
         a = np.concatenate([a, np.repeat(a[:1], Q - n, axis=0)]) if Q > n else a
-        return jnp.asarray(a, dtype if a.dtype.kind == "f" else a.dtype)
+        return np.asarray(a, dtype if a.dtype.kind == "f" else a.dtype)
 
     queue = jax.tree_util.tree_map(pad, queue)
     qid = np.arange(Q, dtype=np.int32)
-    W = np.zeros((_pow2(weights.shape[0]), weights.shape[1]))
+    W = np.zeros((_pow2(weights.shape[0]), weights.shape[1]), dtype)
     W[:weights.shape[0]] = weights
-    W = jnp.asarray(W, dtype)
     lw = np.zeros(Q, np.int32)
     lw[:n] = lane_w
-    lw = jnp.asarray(lw)
-    Xd = {k: jnp.asarray(v, dtype) for k, v in X.items()}
-    yd = jnp.asarray(y, dtype)
+    Xd = {k: np.asarray(v, dtype) for k, v in X.items()}
+    yd = np.asarray(y, dtype)
     x0 = queue.x if isinstance(queue, lbfgs.State) else queue
     P = x0.shape[1]
     M = lbfgs.MEMORY
-    res = (jnp.array(x0, copy=True), jnp.full(Q, jnp.inf, dtype), jnp.zeros(Q, bool), jnp.zeros(Q, jnp.int32),
-           jnp.zeros((Q, M, P), dtype), jnp.zeros((Q, M, P), dtype), jnp.zeros((Q, M), dtype))
+    res = jax.device_put((x0.copy(), np.full(Q, np.inf, dtype), np.zeros(Q, bool), np.zeros(Q, np.int32),
+                          np.zeros((Q, M, P), dtype), np.zeros((Q, M, P), dtype), np.zeros((Q, M), dtype)))
+    W, lw, Xd, yd = jax.device_put((W, lw, Xd, yd))
     left = n
     while left:
         K = _pool_size(left, yd.shape[0])
         last = K <= POOL_SIZES[-1]
-        res, pool, ids = run(queue, jnp.asarray(qid), jnp.int32(left), W, lw, res, Xd, yd,
-                             K=K, shrink=0.0 if last else SHRINK)
+        res, pool, ids = run(queue, qid, np.int32(left), W, lw, res, Xd, yd, K=K, shrink=0.0 if last else SHRINK)
         ids = np.asarray(ids)
         keep = np.flatnonzero(ids >= 0)
         left = keep.size
         if left:                                        # unfinished lanes queue for a smaller pool
             Qn = _pow2(left, POOL_SIZES[-1])
             rows = np.concatenate([keep, np.full(Qn - left, keep[0])])
-            queue = jax.tree_util.tree_map(lambda a: jnp.moveaxis(a[..., rows], -1, 0), pool)
+            queue = jax.tree_util.tree_map(lambda a: np.moveaxis(np.asarray(a)[..., rows], -1, 0), pool)
             qid = np.concatenate([ids[keep], np.zeros(Qn - left, np.int32)]).astype(np.int32)
-    x, f, conv, ev, s_hist, y_hist, rho = (np.array(a[:n]) for a in res)
+    x, f, conv, ev, s_hist, y_hist, rho = (np.array(np.asarray(a)[:n]) for a in res)
     return Lanes(x=x.astype(float), f=f.astype(float), converged=conv, evals=ev.astype(np.int64)), (s_hist, y_hist, rho)
+
+
+_start = jax.jit(lbfgs.start, static_argnames="memory")     # one compiled call, not one per array it builds
 
 
 def _resume(x, history) -> lbfgs.State:
     """Fresh float64 lanes at ``x`` (n, P), lanes first, carrying the curvature pairs of a float32 run."""
-    st = jax.tree_util.tree_map(lambda a: np.moveaxis(np.asarray(a), -1, 0), lbfgs.start(jnp.asarray(x.T, jnp.float64)))
+    st = jax.tree_util.tree_map(lambda a: np.moveaxis(np.asarray(a), -1, 0), _start(np.asarray(x.T, np.float64)))
     s_hist, y_hist, rho = (np.asarray(h, np.float64) for h in history)
     return st._replace(s_hist=s_hist, y_hist=y_hist, rho=rho)
 
@@ -304,7 +325,7 @@ def evaluate(law: Law, objective: Objective, X: dict, y, thetas, weights=None) -
     n = np.asarray(y).shape[0]
     _, val = _compiled(law, objective, 1e-5, 2.2e-9, 15000)
     with jax.enable_x64(True):
-        Xd = {k: jnp.asarray(v, jnp.float64) for k, v in X.items()}
-        W = jnp.broadcast_to(jnp.asarray(w, jnp.float64), (thetas.shape[0], n))
-        out = np.asarray(val(jnp.asarray(thetas), Xd, jnp.asarray(y, jnp.float64), W))
+        Xd = {k: np.asarray(v, np.float64) for k, v in X.items()}
+        W = np.broadcast_to(np.asarray(w, np.float64), (thetas.shape[0], n))
+        out = np.asarray(val(thetas, Xd, np.asarray(y, np.float64), W))
     return np.where(np.isfinite(out), out, np.inf)

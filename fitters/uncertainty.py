@@ -9,25 +9,16 @@ value means some combination of parameters is not pinned down by the data.
 """
 from __future__ import annotations
 
-import functools
-
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from . import engine
 from .law import Law
 
 
-def gauss_newton(law: Law, objective: engine.Objective, X: dict, y, theta) -> tuple[np.ndarray, float]:
-    """Fit-space covariance (P, P) and the condition number of the scaled normal matrix."""
-    with jax.enable_x64(True):
-        Xd = {k: jnp.asarray(v, jnp.float64) for k, v in X.items()}
-        yd = jnp.asarray(y, jnp.float64)
-        res = functools.partial(engine.residuals, law, objective, X=Xd, y=yd)
-        t = jnp.asarray(theta, jnp.float64)
-        J = np.asarray(jax.jacfwd(lambda th: res(th))(t))
-        r = np.asarray(res(t))
+def gauss_newton(law: Law, objective: engine.Objective, X: dict, y, theta) -> tuple[np.ndarray, float, np.ndarray]:
+    """Fit-space covariance (P, P), the condition number of the scaled normal matrix, and the residuals (n,)
+    at ``theta`` it was computed from."""
+    r, J = engine.linearise(law, objective, theta, X, y)
     n, p = J.shape
     scale = np.linalg.norm(J, axis=0)
     scale = np.where(scale > 0, scale, 1.0)
@@ -36,4 +27,4 @@ def gauss_newton(law: Law, objective: engine.Objective, X: dict, y, theta) -> tu
     cond = float(np.linalg.cond(normal))
     s2 = float(r @ r) / max(n - p, 1)
     cov = s2 * np.linalg.pinv(normal) / np.outer(scale, scale)
-    return cov, cond
+    return cov, cond, r

@@ -112,7 +112,7 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     if not np.isfinite(f_best):
         raise InputError(f"law {law.name!r}: every start failed (non-finite objective); check the data's scale")
     params = full_law.natural_dict(expand(full_law, theta, fixed))
-    cov, cond = gauss_newton(law, objective, X, y, theta)
+    cov, cond, residuals = gauss_newton(law, objective, X, y, theta)
     warn = []
     if not lanes.converged[best]:
         warn.append("the best start stopped at the evaluation limit without converging")
@@ -137,7 +137,6 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         uncertainty = "asymptotic"
     for w in warn:
         warnings.warn(f"{law.name} fit: {w}", stacklevel=2)
-    residuals = np.asarray(engine.residuals(law, objective, theta, X, y), float)
     law = full_law
     se = dict(zip(law.names, map(float, np.std(samples, axis=0, ddof=1))))
     lo, hi = percentile_interval(samples, level)
