@@ -224,11 +224,11 @@ def _range_sums(x: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarra
     return prefix[stop] - prefix[start]
 
 
-def _warn_if_choppy(lr: np.ndarray, run) -> None:
-    """Warn when a rate moves up and down at many steps: the loss reduction is then a difference of large sums
-    over rises and falls, which the grouping of drops by distance cannot keep to its 1e-4 (and the law was
-    not made for)."""
-    total = np.abs(drops(lr)).sum()
+def _warn_if_choppy(lr: np.ndarray, d: np.ndarray, run) -> None:
+    """Warn when a rate (drops ``d``) moves up and down at many steps: the loss reduction is then a difference
+    of large sums over rises and falls, which the grouping of drops by distance cannot keep to its 1e-4 (and
+    the law was not made for)."""
+    total = np.abs(d).sum()
     if lr.size and total > CHOPPY * lr.max():
         warnings.warn(f"run {run!r}: its learning rate rises and falls by {total / lr.max():.0f}x its peak in all "
                       "(a noisy or cyclic rate); the multi-power law's grouped loss reduction may be off by more "
@@ -275,7 +275,11 @@ def curve_inputs(lrs: Mapping[str, np.ndarray], runs: Sequence, steps: Sequence,
     if kind == "tissue":
         S2 = np.zeros(n)
     else:
-        split = any(rises(lr) for lr in rates.values())
+        split = False
+        for run, lr in rates.items():               # one pass over each run's drops: warning and sign split
+            d = drops(lr)
+            _warn_if_choppy(lr, d, run)
+            split |= bool(np.any(d < 0))
         if K is None:
             K = n_bins(int(np.max(np.asarray(steps, float), initial=1)))
             K = 8 * -(-K // 8)
@@ -287,7 +291,6 @@ def curve_inputs(lrs: Mapping[str, np.ndarray], runs: Sequence, steps: Sequence,
         if kind == "tissue":
             S2[rows] = annealing_area(lr, st, lam)
         else:
-            _warn_if_choppy(lr, run)
             bins = drop_bins(lr, st, K, split_signs=split)
             D[rows], LE[rows], S[rows] = bins["D"], bins["log_eta"], bins["S"]
     if kind == "tissue":

@@ -74,12 +74,15 @@ def _linearised(law: Law, objective: Objective):
 
 
 def linearise(law: Law, objective: Objective, theta, X, y) -> tuple[np.ndarray, np.ndarray]:
-    """Residuals (n,) and their Jacobian (n, P) at ``theta``, float64, in one compiled call."""
+    """Residuals (n,) and their Jacobian (n, P) at ``theta``, float64, in one compiled call (rows padded
+    as in :func:`minimize`, so tables of similar sizes share it)."""
+    n = np.asarray(y).shape[0]
+    X, y, _ = _padded(X, y, np.ones((1, n)))
     with jax.enable_x64(True):
         r, J = _linearised(law, objective)(np.asarray(theta, np.float64),
                                            {k: np.asarray(v, np.float64) for k, v in X.items()},
                                            np.asarray(y, np.float64))
-    return np.asarray(r), np.asarray(J)
+    return np.asarray(r)[:n], np.asarray(J)[:n]
 
 
 def value(law: Law, objective: Objective, theta, X, y, w):
