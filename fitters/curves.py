@@ -34,7 +34,9 @@ gives it, per row, the drops grouped by their distance ``d = s - i`` before the 
 last ``EXACT`` drops on its own, older ones in bins whose width grows geometrically (ratio
 ``1 + RATIO``).  A bin carries its summed drop and the drop-weighted means of ``log lr`` and of
 ``S_i(s)``: a single drop (a step decay) is exact, and a smooth decay is integrated to second
-order in the bin's relative width (at most 1e-4 in loss on the Luo et al. schedules; see the tests).
+order in the bin's relative width (at most 1e-4 in loss on the Luo et al. schedules; up to 3.3e-4 for
+a short decay to a zero rate at ``B * peak = 0.12``, always over-stated, ``G`` being concave; see the
+tests).  A drop to a zero rate with no update since it adds ``G(0) = 0`` (:func:`_idle_drop`).
 Where a rate rises again after warmup (restarts, re-warming) its rises are binned apart from its falls
 (within 2e-4 nats on restart schedules, tests); a rate that swings up and down at many steps is warned
 about.  That keeps the law's input at (rows x ~100) numbers whatever the number of steps.
@@ -180,7 +182,8 @@ def drop_bins(lr, steps, K: int | None = None, exact: int | None = None, ratio: 
     of ``log lr[i]``) and ``S`` (drop-weighted mean of ``S_i(s)``); empty bins have ``D = 0``.
     ``split_signs`` (default: when the rate rises after warmup, :func:`rises`) groups falls and rises
     apart - (rows, 2K), the falls' K bins first - so that no bin nets a rise against a fall: mixed, the
-    weighted means of a bin stand for neither (a restart's bins were off by 5e-3 nats; tests).
+    weighted means of a bin stand for neither (a restart's bins were off by 5e-3 nats; tests).  A drop to
+    a zero rate with no update since it (:func:`_idle_drop`) is left out: its share is 0.
 
     Every bin of every row is a range of updates ``i``, so each sum is a difference of two prefix sums
     over the run (``S_i(s) = a[s] - a[i]`` makes its weighted mean ``a[s] - sum w a[i] / sum w``):
@@ -205,17 +208,39 @@ def drop_bins(lr, steps, K: int | None = None, exact: int | None = None, ratio: 
     # A bin whose drops sum to less than the rounding of the prefix sums (1-ulp wiggles of a logged rate) is
     # left out: its means would be noise, and its share of the loss reduction is below 1e-12 of the run's.
     floor = ROUNDING * np.abs(d).sum()
+    idle = _idle_drop(lr, steps)
+    rows = np.flatnonzero(idle >= 0)
+    idle_bin = _bin_of_distance(steps[rows] - idle[rows], exact, ratio)
     out = {"D": [], "log_eta": [], "S": []}
-    for part in parts:
+    for k, part in enumerate(parts):
         w = np.abs(part)
-        sums = {name: _range_sums(x, start, stop)
-                for name, x in (("D", part), ("w", w), ("wle", w * log_lr), ("wa", w * a[:-1]), ("n", part != 0))}
+        sums = {}
+        for name, x in (("D", part), ("w", w), ("wle", w * log_lr), ("wa", w * a[:-1]), ("n", part != 0)):
+            sums[name] = _range_sums(x, start, stop)
+            if k == 0:                                  # the falls: leave out each row's idle drop
+                sums[name][rows, idle_bin] -= x[idle[rows]]
         ok = (sums["n"] > 0) & (sums["w"] > floor)
         wsum = np.where(ok, sums["w"], 1.0)
         out["D"].append(np.where(ok, sums["D"], 0.0))
         out["log_eta"].append(np.where(ok, sums["wle"] / wsum, 0.0))
-        out["S"].append(np.where(ok, a[steps][:, None] - sums["wa"] / wsum, 0.0))
+        out["S"].append(np.where(ok, np.maximum(a[steps][:, None] - sums["wa"] / wsum, 0.0), 0.0))
     return {k: np.concatenate(v, axis=1) for k, v in out.items()}
+
+
+def _idle_drop(lr: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Per row ``s``: the update ``i`` whose drop took the rate to zero, when every update from ``i`` to
+    ``s - 1`` ran at rate 0 (-1 where there is none).
+
+    No update has been made since that drop: ``S_i(s) = 0`` and its share ``G(eta_i^-gamma S_i(s))`` is
+    ``G(0) = 0``, the limit of a rate decayed to ``eps -> 0`` (``x <= C s eps^(1 - gamma) -> 0``), and
+    :func:`loss_drop_exact`'s value.  :func:`drop_bins` leaves it out: binned, its ``eta = 0`` against an
+    area that is 0 only up to the prefix sums' rounding gave ``inf * 1e-12`` (NaN losses for every run
+    decayed to zero, tests).
+    """
+    positive = np.where(lr > 0, np.arange(lr.size), -1)
+    last = np.concatenate([[-1], np.maximum.accumulate(positive)])[steps]   # last positive update before s
+    i = last + 1
+    return np.where((last >= 0) & (i < steps), i, -1)
 
 
 def _range_sums(x: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:

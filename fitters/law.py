@@ -4,7 +4,8 @@ A law predicts ``log L`` from a dictionary of input columns (``params``, ``token
 parameter vector ``theta`` in *fit space* (e.g. ``log A`` instead of ``A``), written in
 ``jax.numpy`` so the engine can differentiate and ``vmap`` it.  ``to_natural`` maps fit space to
 the reported parameters (``E, A, B, alpha, beta`` for Chinchilla) by exponentiating the first
-``n_log`` coordinates; ``grid`` gives the default starting points, ``derived`` the quantities
+``n_log`` coordinates; ``grid`` gives the default starting points (``data_grid``, where a law has one,
+moves them to a table's own scales: ``(X, y) -> starts``), ``derived`` the quantities
 computed from the natural parameters.  ``prepare`` (optional) builds ``X`` from a runs table
 when the inputs are not plain columns; ``response`` names the predicted column (``loss`` by default).
 
@@ -39,6 +40,7 @@ class Law:
     log_predict: Callable                       # (theta, X: Mapping[str, array]) -> log L
     n_log: int                                  # the first n_log fit coordinates are logs of positive parameters
     grid: Callable[[], np.ndarray]              # default starts, fit space, shape (S, P)
+    data_grid: Callable | None = None           # (X, y) -> starts moved to the data's scales; used instead of grid
     derived: Callable[[Mapping[str, float]], dict] = field(default=lambda p: {})
     citation: str = ""
     min_distinct: Mapping[str, int] = field(default_factory=dict)  # column -> distinct values needed

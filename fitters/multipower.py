@@ -34,9 +34,45 @@ def log_predict(theta, X):
 def grid() -> np.ndarray:
     """64 starts in log space (a power of two: the engine pads lanes to one): L0 1.5 or 3 nats, A 0.3 or 1,
     alpha 0.3 or 0.6, B 1e2 or 1e3 (B * peak LR of order 0.1), C 0.5 or 3, beta 0.3 or 0.8, gamma 0.6
-    (Luo et al. report C ~ 2, beta ~ 0.6, gamma ~ 0.6 for their three sizes)."""
+    (Luo et al. report C ~ 2, beta ~ 0.6, gamma ~ 0.6 for their three sizes).  Written for the scales of
+    Luo et al.'s runs (:data:`REFERENCE`); :func:`data_grid` moves it to a table's own."""
     return product_grid(np.log([1.5, 3.0]), np.log([0.3, 1.0]), np.log([0.3, 0.6]), np.log([1e2, 1e3]),
                         np.log([0.5, 3.0]), np.log([0.3, 0.8]), np.log([0.6]))
+
+
+# The scales :func:`grid` was written for (Luo et al.'s 100M runs: peak LR 3e-4, 24k steps): the smallest
+# loss, the median forward area S1, the largest summed drop before a row, the median of eta^-0.6 * S.
+REFERENCE = {"loss": 3.0, "S1": 2.65, "drop": 2.7e-4, "x": 3.2}
+
+
+def data_grid(X, y) -> np.ndarray:
+    """:func:`grid` moved to the data's scales by the law's symmetries, so that every start predicts a
+    positive loss whatever the learning rate, length or loss level of the runs.
+
+    Scaling the loss by ``l`` scales ``L0, A, B`` by ``l``; the forward-area term keeps its size when
+    ``A`` moves with ``S1^alpha``; the loss reduction with ``B`` against the size of the drops; ``G``'s
+    argument ``C eta^-gamma S`` with ``C`` against the median of ``eta^-gamma S`` (gamma = 0.6, the
+    grid's).  With the smallest loss ``l``, every start's prediction is at least ``l (L0/3 - B 2.7e-4 / 3)
+    >= 0.41 l`` - the fixed grid had no start with a positive loss on runs at a peak rate of 0.1 (Luo et
+    al.'s: 3e-4), and stopped far from the optimum at 1e-5 (tests).
+    """
+    y = np.asarray(y, float)
+    S1, D, log_eta, S = (np.asarray(X[k], float) for k in ("S1", "D", "log_eta", "S"))
+    drop = np.abs(D).sum(axis=-1).max(initial=0.0)
+    moved = D != 0
+    x = np.exp(-0.6 * log_eta[moved]) * S[moved]
+    x = x[x > 0]
+    scale = {"loss": y.min() / REFERENCE["loss"], "S1": np.median(S1) / REFERENCE["S1"],
+             "drop": drop / REFERENCE["drop"] if drop > 0 else 1.0,
+             "x": np.median(x) / REFERENCE["x"] if x.size else 1.0}
+    g = grid()
+    log_l = np.log(scale["loss"])
+    shift = np.zeros_like(g)
+    shift[:, 0] = log_l                                            # L0
+    shift[:, 1] = log_l + np.exp(g[:, 2]) * np.log(scale["S1"])     # A, with each start's alpha
+    shift[:, 3] = log_l - np.log(scale["drop"])                    # B
+    shift[:, 4] = -np.log(scale["x"])                              # C
+    return g + shift
 
 
 def prepare(table, schedules=None, warmup: str = "actual"):
@@ -63,6 +99,7 @@ LAW = Law(
     log_predict=log_predict,
     n_log=7,
     grid=grid,
+    data_grid=data_grid,
     derived=derived,
     citation="Luo et al. 2025, ICLR 2025, arXiv:2503.12811, Eq. 5",
     requires=("run", "step"),

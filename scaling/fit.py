@@ -46,7 +46,8 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     loss, space, delta: the objective (``"huber"`` or ``"squared"`` on ``"log"`` or ``"linear"`` residuals);
         by default the law's ``defaults``, else Huber on log residuals.
     fixed: parameters held at given values, e.g. ``{"E": 1.69}`` (reported with no interval).
-    starts: (S, P) fit-space starting points; default the law's grid.
+    starts: (S, P) fit-space starting points; default the law's grid (moved to the data's scales by its
+        ``data_grid`` where it has one).
     bootstrap: number of row resamples (0: asymptotic Gauss-Newton intervals instead).
     bootstrap_starts: ``"basins"``, ``"grid"`` or ``"warm"`` (see :mod:`fitters.bootstrap`).
     law_options: passed to the law's ``prepare`` or ``observe`` (e.g. ``schedules=`` for whole-curve laws,
@@ -79,7 +80,8 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         _check_identifiable(law, table)
         X = design(law, table, law_options)
         y = _response(law, table)
-        obs = Observations(X=X, y=y, data=table[list(law.columns) + [law.response]].reset_index(drop=True))
+        obs = Observations(X=X, y=y, data=table[list(law.columns) + [law.response]].reset_index(drop=True),
+                           starts=None if law.data_grid is None else law.data_grid(X, y))
     else:
         table = read_runs(runs, columns, required=law.columns)
         obs = observe(law, table if dataset is None else select_dataset(table, dataset), law_options)

@@ -124,6 +124,23 @@ def test_rounding_wiggles_and_noisy_rates():
         fc.curve_inputs({"a": noisy}, ["a"], [3000], "multipower")
 
 
+@pytest.mark.parametrize("lr", [
+    lr_array("wsd:peak=1e-3,warmup=200,decay_fraction=0.3,decay_shape=linear,floor=0", 4000),
+    np.r_[np.linspace(0, 1e-3, 200), np.full(2000, 1e-3), np.linspace(1e-3, 0, 1000), np.zeros(20)],
+    np.r_[np.linspace(0, 1e-3, 200), np.full(1000, 1e-3), np.zeros(200), np.full(1000, 5e-4), _cosine(5e-4, 0, 500), [0.0]],
+], ids=["wsd-to-zero", "zero-then-idle", "zero-then-restart"])
+def test_rates_decayed_to_zero(lr):
+    """A drop to a zero rate with no update since has share G(0) = 0 (the exact sum's, and the limit of a rate
+    decayed to eps -> 0); binned with eta = 0 against a rounded area of 1e-12, it made the law NaN."""
+    steps = np.unique(np.r_[np.arange(300, len(lr) + 1, 37), len(lr)])
+    b = fc.drop_bins(lr, steps)
+    assert all(np.isfinite(v).all() for v in b.values()) and (b["S"] >= 0).all()
+    for C, beta, gamma in [(2.0, 0.6, 0.6), (0.5, 0.15, 0.85)]:
+        approx = (b["D"] * (1 - (1 + C * np.exp(-gamma * b["log_eta"]) * b["S"]) ** (-beta))).sum(1)
+        assert np.isfinite(approx).all()
+        assert 0.1 / lr.max() * np.max(np.abs(approx - fc.loss_drop_exact(lr, steps, C, beta, gamma))) < 2e-4
+
+
 def _bins_row_by_row(lr, steps, K):
     """Drop bins the plain way (each row's drops grouped one row at a time): the reference for drop_bins."""
     d, a, out = fc.drops(lr), fc.area(lr), {k: np.zeros((len(steps), K)) for k in ("D", "log_eta", "S")}
@@ -195,6 +212,23 @@ def test_predict_curve_and_final_losses_from_a_fit():
     final = sc.final_losses(fit, {"cos": "cosine:peak=1e-3,warmup=10,floor=1e-4,total_steps=500", "arr": lr[:400]})
     assert final["step"].tolist() == [500, 400]
     assert final["loss_pred"].iloc[0] == pytest.approx(curve["loss_pred"].iloc[-1], rel=1e-12)
+
+
+def test_schedules_decayed_to_zero_are_planned_with_the_exact_final_loss():
+    """The planner predicts the loss after the last update, which a floor of 0 (the default) puts at rate 0: each
+    candidate's final loss is the law's exact-sum value to the grouping's accuracy (was NaN for a linear WSD
+    decay to zero).  Short decays to zero are the grouping's hardest case: within 3.3e-4 nats here (B * peak =
+    0.12; G is concave, so a bin's mean argument over-states its share)."""
+    p = {"L0": 2.5, "A": 0.5, "alpha": 0.5, "B": 400.0, "C": 2.0, "beta": 0.6, "gamma": 0.6}
+    fit = scaling.FitResult(law=multipower.LAW, params=p, se={}, ci={})
+    plan = scaling.plan(fit, steps=4000, peak=3e-4, warmup=200, floor=0.0)
+    assert plan["floor"] == 0.0 and plan["ranking"]
+    assert all(np.isfinite(v).all() for scan in plan["wsd"]["scan"].values() for v in scan["loss"])
+    for row in plan["ranking"]:
+        lr = sc.schedule_array(row["schedule"], 4000)
+        exact = p["L0"] + p["A"] * fc.forward_area(lr, [4000])[0] ** -p["alpha"] - p["B"] * fc.loss_drop_exact(
+            lr, [4000], p["C"], p["beta"], p["gamma"])[0]
+        assert row["loss"] == pytest.approx(exact, abs=4e-4), row["schedule"]
 
 
 # -- errors ---------------------------------------------------------------------------------

@@ -9,11 +9,10 @@ from fitters import multipower, tissue
 from ladders.schedules import lr_array
 
 
-def _random_schedules(rng, n, T):
+def _random_schedules(rng, n, T, peak=1e-3):
     out = {}
     for i in range(n):
         kind = ["cosine", "wsd", "multistep", "wsd", "constant"][i % 5]
-        peak = 1e-3
         if kind == "cosine":
             d = f"cosine:peak={peak},warmup=200,floor={peak * rng.uniform(0, 0.2):.3g}"
         elif kind == "wsd":
@@ -71,6 +70,29 @@ def test_multipower_recovers_its_parameters_from_random_schedules():
     assert np.max(np.abs(pred["loss_pred"] / pred["loss"] - 1)) < 2e-3
 
 
+
+
+@pytest.mark.parametrize("peak,T,truth", [
+    (0.1, 8000, {"L0": 0.5, "A": 3.0, "alpha": 0.4, "B": 2.0, "C": 1.0, "beta": 0.5, "gamma": 0.5}),
+    (1e-5, 3000, {"L0": 6.0, "A": 0.2, "alpha": 0.6, "B": 3e4, "C": 3.0, "beta": 0.7, "gamma": 0.4}),
+], ids=["peak-0.1-loss-0.5", "peak-1e-5-loss-6"])
+def test_multipower_fits_runs_far_from_the_grids_scales(peak, T, truth):
+    """The start grid is moved to the data's loss level, area and drop sizes (``multipower.data_grid``): every
+    start predicts a positive loss, and the fit reaches the true parameters' objective (the fixed grid, written
+    for Luo et al.'s peak 3e-4 and losses near 3, had no usable start on such runs)."""
+    rng = np.random.default_rng(3)
+    lrs = _random_schedules(rng, 4, T, peak=peak)
+    runs = _synthetic(multipower.LAW, truth, lrs, 1e-3, rng, every=T // 80)
+    X, y = multipower.prepare(runs, lrs), runs["loss"].to_numpy()
+    starts = multipower.data_grid(X, y)
+    assert starts.shape == multipower.grid().shape
+    assert all(np.isfinite(np.asarray(multipower.log_predict(t, X))).all() for t in starts)
+    fit = scaling.fit("multipower", runs, schedules=lrs)
+    r = np.asarray(multipower.log_predict(multipower.LAW.theta_from_dict(truth), X)) - np.log(y)
+    at_truth = np.sum(np.where(np.abs(r) < 1e-3, 0.5 * r ** 2, 1e-3 * (np.abs(r) - 5e-4)))
+    assert fit.objective <= at_truth
+    for k in ("L0", "A", "alpha", "B"):
+        assert fit.params[k] == pytest.approx(truth[k], rel=0.1), (k, fit.params)
 
 
 def test_a_loss_logged_at_every_step_is_fitted_from_a_thinned_table_then_polished_on_every_row():
