@@ -185,6 +185,7 @@ class Lanes:
     f: np.ndarray          # (K,) final objective
     converged: np.ndarray  # (K,) bool: stopped by a convergence test
     evals: np.ndarray      # (K,) objective evaluations used (both precisions)
+    exhausted: np.ndarray  # (K,) bool: stopped by the evaluation budget, not converged (else: a stalled search)
 
 
 def _bucket(n: int) -> int:
@@ -267,7 +268,8 @@ def _run(law, objective, X, y, queue, weights, lane_w, dtype, gtol, ftol, max_ev
             queue = jax.tree_util.tree_map(lambda a: np.moveaxis(np.asarray(a)[..., rows], -1, 0), pool)
             qid = np.concatenate([ids[keep], np.zeros(Qn - left, np.int32)]).astype(np.int32)
     x, f, conv, ev, s_hist, y_hist, rho = (np.array(np.asarray(a)[:n]) for a in res)
-    return Lanes(x=x.astype(float), f=f.astype(float), converged=conv, evals=ev.astype(np.int64)), (s_hist, y_hist, rho)
+    return (Lanes(x=x.astype(float), f=f.astype(float), converged=conv, evals=ev.astype(np.int64),
+                  exhausted=~conv & (ev >= max_evals)), (s_hist, y_hist, rho))
 
 
 _start = jax.jit(lbfgs.start, static_argnames="memory")     # one compiled call, not one per array it builds
@@ -313,7 +315,7 @@ def minimize(law: Law, objective: Objective, X: dict, y: np.ndarray, starts: np.
         fine = _run(law, objective, X, y, _resume(rough.x[polish], history), weights, lane_w[polish],
                     jnp.float64, gtol, ftol, max_evals)[0]
         rough.f = evaluate(law, objective, X, y, rough.x, weights[lane_w])
-    for name in ("x", "f", "converged"):
+    for name in ("x", "f", "converged", "exhausted"):
         getattr(rough, name)[polish] = getattr(fine, name)
     rough.evals[polish] += fine.evals
     return rough

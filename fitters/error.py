@@ -95,6 +95,18 @@ def prepare(table: pd.DataFrame, x: str | None = None, **_) -> dict:
     return {"loss": loss_rows(table, x)}
 
 
+def validate(params, X) -> None:
+    """The law predicts a positive error only above ``L* = ln(k / eps) / gamma``, where it reaches 0: a loss
+    at or below it is outside what the fit can say (its log form would be NaN) - a ValueError names the row."""
+    loss = np.asarray(X["loss"], float)
+    floor = np.log(params["k"] / params["eps"]) / params["gamma"]
+    below = np.flatnonzero(~(loss > floor))
+    if below.size:
+        raise ValueError(f"row {below[0]}: loss {loss[below[0]]:.4g} is not above {floor:.4g} = ln(k/eps)/gamma, where "
+                         f"the fitted error law reaches 0 ({below.size} such row(s)); it would predict a negative error "
+                         "- the loss is beyond what this fit can extrapolate to")
+
+
 LAW = Law(
     name="error",
     formula="Err = eps - k exp(-gamma L)",
@@ -109,5 +121,6 @@ LAW = Law(
     requires=("loss",),
     prepare=prepare,
     observe=observe,
+    validate=validate,
     defaults={"loss": "squared", "space": "linear"},
 )

@@ -89,8 +89,13 @@ def _unfit_reason(rows: pd.DataFrame, shift_law: str) -> str | None:
 
 
 def shift_fit(rows: pd.DataFrame, shift_law: str) -> dict:
-    """Fit ``shift_law`` (a law with an irreducible term ``E``) to a dataset's rows: its natural parameters."""
+    """Fit ``shift_law`` (a law with an irreducible term ``E``) to a dataset's rows: its natural parameters.
+
+    Warns when the fit is poorly identified (the condition number of :func:`fitters.uncertainty.gauss_newton`
+    above ``ILL_CONDITIONED``): its ``E`` is then not pinned down - a near-zero exponent can stand in for it
+    (E -> 0) - and a shift taken from it can be far off."""
     from . import engine, get_law
+    from .uncertainty import ILL_CONDITIONED, gauss_newton
     law = get_law(shift_law)
     if "E" not in law.names:
         raise ValueError(f"shift_law={shift_law!r} has no irreducible term E; use e.g. 'chinchilla'")
@@ -108,7 +113,13 @@ def shift_fit(rows: pd.DataFrame, shift_law: str) -> dict:
     best = int(np.argmin(lanes.f))
     if not np.isfinite(lanes.f[best]):
         raise ValueError(f"the per-dataset {shift_law!r} fit failed (non-finite objective)")
-    return law.natural_dict(lanes.x[best])
+    params = law.natural_dict(lanes.x[best])
+    cond = gauss_newton(law, engine.Objective(), X, y, lanes.x[best])[1]
+    if cond > ILL_CONDITIONED:
+        warnings.warn(f"loss2loss: the {shift_law} fit to the {rows['dataset'].iloc[0]!r} rows is poorly identified "
+                      f"(condition number {cond:.2g}); its E = {params['E']:.4g}, taken as the shift, is not pinned down "
+                      "by those rows - check it, or pass shifts='fit' or shifts={'E_x': ..., 'E_y': ...}", stacklevel=5)
+    return params
 
 
 def observe(table: pd.DataFrame, x: str | None = None, y: str | None = None, pair: str = "checkpoint",

@@ -14,6 +14,8 @@ import numpy as np
 from . import engine
 from .law import Law
 
+ILL_CONDITIONED = 1e12     # a scaled normal matrix this ill-conditioned: some parameter the data do not pin down
+
 
 def gauss_newton(law: Law, objective: engine.Objective, X: dict, y, theta) -> tuple[np.ndarray, float, np.ndarray]:
     """Fit-space covariance (P, P), the condition number of the scaled normal matrix, and the residuals (n,)

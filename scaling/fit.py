@@ -20,7 +20,7 @@ from fitters import bootstrap as boot
 from fitters import engine, get_law
 from fitters.law import Law, Observations, expand, fix, fixed_values
 from fitters.objectives import HUBER_DELTA
-from fitters.uncertainty import gauss_newton
+from fitters.uncertainty import ILL_CONDITIONED, gauss_newton
 from ladders.train import enable_compilation_cache
 
 from .errors import InputError
@@ -32,7 +32,6 @@ COARSE_ROWS = 4096          # larger tables: the start grid runs on about this m
 POLISHED_BASINS = 2         # ... and the best basins found there are polished on every row
 MIN_ROWS_PER_RUN = 256      # a run keeps at least this many rows (or all of its own) in the thinned table
 ASYMPTOTIC_DRAWS = 2000
-ILL_CONDITIONED = 1e12
 
 
 def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss: str | None = None,
@@ -116,8 +115,9 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     params = full_law.natural_dict(expand(full_law, theta, fixed))
     cov, cond, residuals = gauss_newton(law, objective, X, y, theta)
     warn = []
-    if not lanes.converged[best]:
-        warn.append("the best start stopped at the evaluation limit without converging")
+    stop = "converged" if lanes.converged[best] else "evaluation limit" if lanes.exhausted[best] else "stalled"
+    if stop == "evaluation limit":
+        warn.append(f"the best start stopped at the evaluation limit (max_evals={max_evals}) without converging")
     if cond > ILL_CONDITIONED:
         warn.append(f"parameters are poorly identified (condition number {cond:.2g}); "
                     "the data do not pin down every parameter - see the intervals")
@@ -135,12 +135,20 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
             warn.append(f"{int((~conv_b).sum())} of {len(conv_b)} bootstrap refits stopped without converging")
     else:
         draws = np.random.default_rng(rng_seed).multivariate_normal(theta, cov, size=ASYMPTOTIC_DRAWS, method="eigh")
-        samples = full_law.to_natural(expand(full_law, draws, fixed))
+        with np.errstate(over="ignore", under="ignore"):
+            samples = full_law.to_natural(expand(full_law, draws, fixed))
         uncertainty = "asymptotic"
+        unbounded = unbounded_parameters(full_law, samples)
+        if unbounded:
+            warn.append(f"the asymptotic intervals of {', '.join(unbounded)} are unbounded (draws from the covariance "
+                        f"overflow: the data do not pin {'it' if len(unbounded) == 1 else 'them'} down, condition number "
+                        f"{cond:.2g}); bootstrap=B resamples instead, fixed={{...}} holds a parameter")
     for w in warn:
         warnings.warn(f"{law.name} fit: {w}", stacklevel=2)
     law = full_law
-    se = dict(zip(law.names, map(float, np.std(samples, axis=0, ddof=1))))
+    with np.errstate(invalid="ignore", over="ignore"):
+        spread = np.where(np.all(np.isfinite(samples), axis=0), np.std(samples, axis=0, ddof=1), np.inf)
+    se = dict(zip(law.names, map(float, spread)))
     lo, hi = percentile_interval(samples, level)
     ci = {n: (float(a), float(b)) for n, a, b in zip(law.names, lo, hi)}
     for n in fixed:
@@ -150,25 +158,33 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     derived_ci = {}
     for k in derived:
         v = np.array([d[k] for d in derived_samples], float)
-        derived_ci[k] = tuple(map(float, percentile_interval(v[np.isfinite(v)], level))) if np.isfinite(v).any() else None
+        derived_ci[k] = tuple(map(float, percentile_interval(v, level)))
 
     f_explored = float(np.min(explored.f))
     reached = int(np.sum(explored.f <= f_explored * (1 + REACHED_RTOL) + 1e-300))
     return FitResult(
         law=law, params=params, se=se, ci=ci, level=level,
         objective=f_best, n_points=len(y), n_starts=len(grid), n_converged=reached,
-        converged=bool(lanes.converged[best]), derived=derived, derived_ci=derived_ci,
+        converged=stop != "evaluation limit", derived=derived, derived_ci=derived_ci,
         uncertainty=uncertainty, samples=samples, residuals=residuals, data=obs.data,
         options={"loss": loss, "space": space, "delta": delta, "bootstrap": int(bootstrap), "max_evals": max_evals,
                  "bootstrap_starts": bootstrap_starts, "seed": rng_seed, "dataset": dataset,
                  "law_options": _json_options(law_options),
                  **({"fixed": {k: float(v) for k, v in fixed.items()}} if fixed else {})},
-        diagnostics={"condition_number": cond, "best_start": int(np.argmin(explored.f)),
+        diagnostics={"condition_number": cond, "best_start": int(np.argmin(explored.f)), "stop": stop,
                      "distinct_optima": int(len(boot.basin_starts(explored.x, explored.f, max_basins=10**9))),
                      "evaluations": int(lanes.evals.sum() + (explored.evals.sum() if thinned else 0)), "warnings": warn,
                      **({"thinned_rows": thinned} if thinned else {}),
                      **({"observations": obs.notes} if obs.notes else {})},
     )
+
+
+def unbounded_parameters(law: Law, samples: np.ndarray) -> list[str]:
+    """Parameters with a sample that is not finite, or 0 for a positive one (its log is -inf): the draw from
+    the covariance overflowed, so the data bound it on no side the covariance can express."""
+    bad = ~np.all(np.isfinite(samples), axis=0)
+    bad[:law.n_log] |= np.any(samples[:, :law.n_log] <= 0, axis=0)
+    return [n for n, b in zip(law.names, bad) if b]
 
 
 def thin_rows(data: pd.DataFrame | None, n: int, target: int = COARSE_ROWS) -> np.ndarray:

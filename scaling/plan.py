@@ -19,7 +19,7 @@ import numpy as np
 from fitters.predict import predict_paired
 
 from .errors import InputError
-from .result import FitResult
+from .result import FitResult, percentile_interval
 from .runs import FLOPS_PER_PARAM_TOKEN
 
 COARSE, FINE = 801, 201
@@ -66,9 +66,7 @@ def _summarise(fit: FitResult, values: dict, level: float | None) -> dict:
     for k, v in values.items():
         out[k] = float(v[0])
         if len(v) > 1:
-            tail = 50.0 * (1 - level)
-            finite = v[1:][np.isfinite(v[1:])]
-            out[f"{k}_interval"] = [float(np.percentile(finite, tail)), float(np.percentile(finite, 100 - tail))] if finite.size else None
+            out[f"{k}_interval"] = [float(e) for e in percentile_interval(v[1:], level)]
         else:
             out[f"{k}_interval"] = None
     out["level"] = level

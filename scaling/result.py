@@ -28,9 +28,21 @@ WEAK_WIDTH = 0.5       # an exponent whose interval is wider than this is report
 
 
 def percentile_interval(values: np.ndarray, level: float, axis: int = 0):
-    """Equal-tailed percentile interval at ``level`` (e.g. 0.95 -> 2.5 % and 97.5 %)."""
+    """Equal-tailed percentile interval at ``level`` (e.g. 0.95 -> 2.5 % and 97.5 %).
+
+    A sample that is not finite (a parameter draw so far out that the law overflows or is undefined) is
+    unbounded, not dropped: NaN counts as ``-inf`` for the lower end and ``+inf`` for the upper, so an
+    interval the samples do not bound reads ``-inf`` or ``inf`` - never NaN, never narrowed by the
+    draws it left out."""
     tail = 50.0 * (1.0 - level)
-    return np.percentile(values, tail, axis=axis), np.percentile(values, 100.0 - tail, axis=axis)
+    v = np.asarray(values, float)
+    ends = []
+    for q, fill in ((tail, -np.inf), (100.0 - tail, np.inf)):
+        w = np.where(np.isnan(v), fill, v)
+        with np.errstate(invalid="ignore"):
+            end = np.percentile(w, q, axis=axis)           # inf - inf between two infinite neighbours: NaN
+        ends.append(np.where(np.isnan(end), np.percentile(w, q, axis=axis, method="nearest"), end))
+    return ends[0], ends[1]
 
 
 @dataclass(eq=False)
@@ -57,10 +69,13 @@ class FitResult:
 
     # -- prediction ------------------------------------------------------------------------
     def loss_samples(self, X: Mapping[str, np.ndarray]) -> np.ndarray | None:
-        """Predicted loss at ``X`` for every parameter sample, (S, n); None without samples."""
+        """Predicted loss at ``X`` for every parameter sample, (S, n); None without samples.  A sample whose
+        parameters overflowed (an unbounded interval) may predict inf or NaN: :func:`percentile_interval`
+        reads those as unbounded."""
         if self.samples is None or len(self.samples) == 0:
             return None
-        return predict_many(self.law, self.law.from_natural(self.samples), X)
+        with np.errstate(all="ignore"):
+            return predict_many(self.law, self.law.from_natural(self.samples), X)
 
     def point_loss(self, X: Mapping[str, np.ndarray]) -> np.ndarray:
         theta = self.law.theta_from_dict(self.params)
@@ -72,7 +87,9 @@ class FitResult:
         ``rows`` is a DataFrame, a dict of columns, or anything :func:`scaling.read_runs` reads; it
         needs the law's inputs (e.g. ``params`` and ``tokens``, or ``params`` and ``flops``).
         The interval reflects parameter uncertainty (NaN when the result has no samples), and the law's
-        own error when the fit carries one (:func:`scaling.curves.add_model_error`).
+        own error when the fit carries one (:func:`scaling.curves.add_model_error`).  It always holds the
+        point prediction: where the samples' percentiles miss it (a law far from linear in parameters the
+        data do not pin down) the nearer end is moved to it; an end the samples do not bound is inf.
         ``law_options`` go to the law's ``prepare`` (e.g. ``schedules=``); the fit's own options fill
         those not given (e.g. a whole-curve law's ``warmup=`` or ``lam=`` with new ``schedules=``).
         The columns are named after the law's response (``loss`` by default).
@@ -92,6 +109,7 @@ class FitResult:
         pred = self.point_loss(X)
         out[f"{name}_pred"] = pred
         lo, hi = self.interval(self.loss_samples(X), level)
+        lo, hi = np.where(np.isnan(lo), lo, np.minimum(lo, pred)), np.where(np.isnan(hi), hi, np.maximum(hi, pred))
         if self.diagnostics.get("model_error"):
             lo, hi = with_model_error(pred, lo, hi, self.diagnostics["model_error"]["sigma"],
                                       self.level if level is None else level)
@@ -132,6 +150,9 @@ class FitResult:
             head.append(f"model error: {100 * me['sigma']:.3g} % ({me['method']}; in every interval)")
         if not self.converged:
             head.append("WARNING: the best start did not converge (iteration limit); treat the estimates with care")
+        elif self.diagnostics.get("stop") == "stalled":
+            head.append("stop: no step lowered the objective at float64 rounding before the gradient test was met "
+                        "(an optimum to working precision; the condition number says how well it fixes the parameters)")
         for w in self.diagnostics.get("warnings", []):
             head.append(f"WARNING: {w}")
         width = max(len(n) for n in list(self.params) + list(self.derived) + ["parameter"]) + 2
@@ -301,7 +322,10 @@ def load_fit(path: str | Path) -> FitResult:
 
 
 def _pair(v):
-    return None if v is None else (float(v[0]), float(v[1]))
+    """An interval from JSON, where an unbounded end was written as null."""
+    if v is None:
+        return None
+    return (-np.inf if v[0] is None else float(v[0]), np.inf if v[1] is None else float(v[1]))
 
 
 def _lists(d):

@@ -77,6 +77,10 @@ def test_error_law_recovers_synthetic_parameters_and_names_bad_tasks():
         assert f.params[k] == pytest.approx(v, rel=1e-3)
     pred = f.predict({"loss": [3.0]})
     assert pred["error_pred"][0] == pytest.approx(truth["eps"] - truth["k"] * np.exp(-2.1), rel=1e-4)
+    zero = np.log(f.params["k"] / f.params["eps"]) / f.params["gamma"]     # ~1.56: the law's error reaches 0 there
+    with pytest.raises(scaling.InputError, match=r"row 1: loss 1.2 is not above 1.5\d* = ln\(k/eps\)/gamma"):
+        f.predict({"loss": [3.0, 1.2]})
+    assert zero == pytest.approx(np.log(2.5 / 0.85) / 0.7, rel=1e-3)
     with pytest.raises(scaling.InputError, match="dataset 'mmlu' not in the table"):
         scaling.fit("error", table, x="val", task=["avg", "mmlu"])
     with pytest.raises(scaling.InputError, match="task=NAME"):

@@ -135,6 +135,54 @@ def test_non_convergence_is_reported(epoch_runs):
     assert not f.converged and "did not converge" in f.summary()
 
 
+def test_a_search_stalled_at_rounding_is_not_reported_as_the_evaluation_limit():
+    """A line search that cannot lower the objective at float64 rounding ends the fit at its optimum to working
+    precision (here the least-squares solution of a linear mixture law): no warning, and the summary says how it
+    stopped; the evaluation limit keeps its warning (test above)."""
+    rng = np.random.default_rng(14)
+    h = rng.dirichlet(np.ones(3), 30)
+    runs = pd.DataFrame({"run": [f"r{i}" for i in range(30)], "dataset": "val",
+                         **{f"mix.{d}": h[:, j] for j, d in enumerate(["web", "code", "books"])}})
+    runs["loss"] = h @ rng.uniform(1.5, 5, 3) * np.exp(3e-3 * rng.standard_normal(30))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = scaling.fit("mixture-linear", runs, target="val")
+    assert f.diagnostics["stop"] == "stalled" and f.converged and "stop: no step lowered" in f.summary()
+    ols = f.diagnostics["observations"]["ols"]["params"]
+    for k, v in ols.items():
+        assert f.params[k] == pytest.approx(v, rel=1e-6)
+
+
+def test_intervals_the_data_do_not_bound_are_unbounded_not_nan():
+    """Mixture-ye with a tiny effect: c and k are not told apart, c -> 0, and draws from the covariance overflow.
+    The fit warns, the interval of c is (0, inf), a prediction's interval holds its point and ends at inf (was
+    NaN, and its lower end above the point), nothing leaks as a numpy warning, and JSON keeps the open end."""
+    rng = np.random.default_rng(0)
+    h = rng.dirichlet([1, 1], 24)
+    runs = pd.DataFrame({"run": [f"r{i}" for i in range(24)], "dataset": "val", "mix.web": h[:, 0], "mix.code": h[:, 1],
+                         "loss": (1.6 + 0.6 * np.exp(0.15 * h[:, 1])) * np.exp(3e-3 * rng.standard_normal(24))})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = scaling.fit("mixture-ye", runs, target="val")
+        pred = f.predict(pd.DataFrame({"mix.web": [0.2, 0.9], "mix.code": [0.8, 0.1]}))
+    assert [str(w.message) for w in caught if w.category is not UserWarning] == []
+    assert any("asymptotic intervals of c are unbounded" in str(w.message) for w in caught)
+    assert f.ci["c"][1] == np.inf and f.se["c"] == np.inf
+    assert not pred[["loss_lo", "loss_hi"]].isna().any().any()
+    assert (pred["loss_lo"] <= pred["loss_pred"]).all() and (pred["loss_hi"] == np.inf).all()
+    assert scaling.FitResult.from_json(f.to_json()).ci["c"] == (0.0, np.inf)
+
+
+def test_percentile_interval_reads_samples_that_are_not_finite_as_unbounded():
+    from scaling.result import percentile_interval
+    v = np.r_[np.linspace(1, 2, 97), np.inf, np.nan, np.nan]
+    lo, hi = percentile_interval(v, 0.95)
+    assert lo == pytest.approx(np.percentile(np.r_[np.linspace(1, 2, 97), np.inf, -np.inf, -np.inf], 2.5))
+    assert hi == np.inf
+    lo, hi = percentile_interval(np.full(10, np.inf), 0.9)
+    assert lo == np.inf and hi == np.inf
+
+
 @pytest.mark.parametrize("runs, words", [
     (pd.DataFrame({"params": [1e7] * 6, "tokens": np.geomspace(1e8, 1e10, 6), "loss": np.linspace(3, 2.5, 6)}), ["params", "same"]),
     (pd.DataFrame({"params": [1e7, 2e7, 4e7, 1e7], "tokens": [1e8, 2e8, 4e8, 2e8], "loss": [3.0, 2.9, 2.8, 2.95]}), ["4 distinct", "5 parameters"]),

@@ -64,6 +64,22 @@ def test_default_shifts_come_from_per_dataset_scaling_fits():
         f.predict(runs[runs.dataset == "c4"].head(2))
 
 
+def test_a_per_dataset_fit_that_does_not_pin_down_its_shift_is_warned_about():
+    """A Chinchilla fit to one dataset's rows can let a near-zero exponent stand in for E (E -> 0): the default
+    shift taken from it is then far off (here E_x -> 0, truth 0.72), and the fit says so."""
+    ch = {"E": 0.72, "A": 2187.0, "B": 95.0, "alpha": 0.42, "beta": 0.6}
+    rng = np.random.default_rng(2)
+    rows = [(f"n{N:.0f}", s, N, D) for N in np.geomspace(3e7, 3e9, 5) for s, D in enumerate(np.geomspace(2 * N, 40 * N, 8))]
+    t = pd.DataFrame(rows, columns=["run", "step", "params", "tokens"])
+    lx = chinchilla(ch, t["params"], t["tokens"])
+    ly = shifted({"K": 1.28, "kappa": 1.06, "E_x": 0.72, "E_y": 2.21}, lx)
+    runs = pd.concat([t.assign(dataset=d, loss=l * np.exp(3e-3 * rng.standard_normal(len(t))))
+                      for d, l in (("train", lx), ("c4", ly))], ignore_index=True)
+    with pytest.warns(UserWarning, match="fit to the 'train' rows is poorly identified .* its E = .*, taken as the shift"):
+        f = scaling.fit("loss2loss", runs, x="train", y="c4")
+    assert f.params["E_x"] < 1e-3
+
+
 def test_given_shifts_and_train_to_train_pairing_by_size():
     runs = checkpoints(1e-4, seed=2)
     # train-to-train: the 'c4' rows come from other runs of the same (N, D)
