@@ -13,6 +13,9 @@ whole-curve fit and prediction (from :func:`scaling.result.design`), so ``schedu
   logged steps, and a linear warmup from 0 before the first logged step
   (``lr[i] = lr[s0] (i + 1) / (s0 + 1)`` for ``i < s0``); the array ends at the last logged step.
   Pass the schedule itself when that rule is wrong for your runs (e.g. a step decay between logs).
+  A rate belongs to the run, not to a dataset: a fit to one dataset's rows reads the ``lr`` of every
+  row of its runs (training rows may carry it for evaluation rows that do not); rows of several
+  datasets at one step must agree, and a row without a rate is a gap the rule fills.
 * a DataFrame (or file) with columns ``run, step, lr``: the same, per run.
 * a mapping run -> schedule: a per-step array (``lr[i]`` for update ``i``), or a description.
   A description's length is the run's last row's step unless given: ``(description, total_steps)``,
@@ -20,8 +23,8 @@ whole-curve fit and prediction (from :func:`scaling.result.design`), so ``schedu
 * one description (not a mapping): the same schedule for every run.
 
 Errors (``InputError``, naming the run): no ``lr`` column and no schedules, a run missing from
-``schedules``, missing or negative learning rates, steps that do not increase within a run's log,
-and a schedule shorter than the run's rows.
+``schedules``, a run with no rate in any row, negative rates, two rates at one step, steps that do
+not increase within a run's log (per dataset), and a schedule shorter than the run's rows.
 """
 from __future__ import annotations
 
@@ -47,11 +50,12 @@ def is_curve_law(law) -> bool:
     return bool(getattr(law.prepare, "takes_learning_rates", False))
 
 
-def resolve_options(law, table: pd.DataFrame, options: Mapping) -> dict:
-    """The law options with ``schedules`` resolved to per-step arrays (whole-curve laws only)."""
+def resolve_options(law, table: pd.DataFrame, options: Mapping, log: pd.DataFrame | None = None) -> dict:
+    """The law options with ``schedules`` resolved to per-step arrays (whole-curve laws only; ``log``: the
+    rows an ``lr`` column is read from, :func:`learning_rates`)."""
     options = dict(options or {})
     if is_curve_law(law):
-        options["schedules"] = learning_rates(table, options.get("schedules"))
+        options["schedules"] = learning_rates(table, options.get("schedules"), log=log)
     return options
 
 
@@ -125,12 +129,7 @@ def _expand(steps, lr, run: str):
     neg = np.flatnonzero(lr < 0)
     if neg.size:
         raise InputError(f"run {run!r}: negative learning rate {float(lr[neg[0]]):g} at step {steps[neg[0]]:g}")
-    if np.any(~np.isfinite(steps)) or np.any(steps < 0) or np.any(steps != np.round(steps)):
-        raise InputError(f"run {run!r}: steps must be whole numbers >= 0")
-    if steps.size > 1 and np.any(np.diff(steps) <= 0):
-        i = int(np.flatnonzero(np.diff(steps) <= 0)[0])
-        raise InputError(f"run {run!r}: steps are not increasing (step {steps[i + 1]:g} follows step {steps[i]:g}); "
-                         "a run's log must be in step order without repeats (a restarted run is a new run)")
+    _check_order(steps, run)
     s = steps.astype(np.int64)
     if s.size and s[0] == 0 and np.array_equal(s, np.arange(s.size)):
         return lr.copy(), False
@@ -138,6 +137,39 @@ def _expand(steps, lr, run: str):
     out = np.interp(grid, s, lr)
     out[:s[0]] = lr[0] * (np.arange(s[0]) + 1) / (s[0] + 1)
     return out, True
+
+
+def _check_order(steps: np.ndarray, run: str) -> None:
+    """Whole steps >= 0, increasing (a log in step order without repeats), else an InputError naming the run."""
+    steps = np.asarray(steps, float)
+    if np.any(~np.isfinite(steps)) or np.any(steps < 0) or np.any(steps != np.round(steps)):
+        raise InputError(f"run {run!r}: steps must be whole numbers >= 0")
+    if steps.size > 1 and np.any(np.diff(steps) <= 0):
+        i = int(np.flatnonzero(np.diff(steps) <= 0)[0])
+        raise InputError(f"run {run!r}: steps are not increasing (step {steps[i + 1]:g} follows step {steps[i]:g}); "
+                         "a run's log must be in step order without repeats (a restarted run is a new run)")
+
+
+def _run_log(rows: pd.DataFrame, run: str) -> tuple[np.ndarray, np.ndarray]:
+    """One run's ``(step, lr)`` log from its rows: the rate at a step is the run's, whichever dataset a row
+    measures, so rows of several datasets at one step are one entry (their rates must agree), and a row
+    without a rate (an eval row logged apart from the training metrics) adds no entry - its step is filled
+    by the expansion rule like any step between logs.  Each dataset's rows must be in step order."""
+    by = rows["dataset"].astype(str) if "dataset" in rows.columns else pd.Series("", index=rows.index)
+    for _, part in rows.groupby(by, sort=False):
+        _check_order(part["step"].to_numpy(float), run)
+    lr = pd.to_numeric(rows["lr"], errors="coerce")
+    logged = pd.DataFrame({"step": rows["step"].to_numpy(float), "lr": lr.to_numpy(float)})[lr.notna().to_numpy()]
+    if logged.empty:
+        raise InputError(f"run {run!r}: no learning rate in any of its {len(rows)} row(s) (the lr column is empty "
+                         "for it); give its rates in the lr column, or schedules=")
+    per_step = logged.groupby("step", sort=True)["lr"].agg(["min", "max"])
+    clash = per_step[per_step["max"] - per_step["min"] > 1e-9 * per_step["max"].abs()]
+    if len(clash):
+        s, row = clash.index[0], clash.iloc[0]
+        raise InputError(f"run {run!r}, step {s:g}: its rows give learning rates {row['min']:g} and {row['max']:g}; "
+                         "a run has one rate per step (a restarted run is a new run)")
+    return per_step.index.to_numpy(float), per_step["min"].to_numpy(float)
 
 
 def expand_log(steps, lr, run: str = "run") -> np.ndarray:
@@ -151,7 +183,7 @@ def _logs(df: pd.DataFrame, what: str) -> dict[str, np.ndarray]:
         raise InputError(f"{what} needs columns run, step, lr; missing {missing}")
     out, sparse = {}, []
     for run, g in df.groupby(df["run"].astype(str), sort=False):
-        out[run], was_sparse = _expand(g["step"].to_numpy(), g["lr"].to_numpy(), run)
+        out[run], was_sparse = _expand(*_run_log(g, run), run)
         if was_sparse:
             sparse.append(run)
     if sparse:
@@ -162,8 +194,12 @@ def _logs(df: pd.DataFrame, what: str) -> dict[str, np.ndarray]:
     return out
 
 
-def learning_rates(table: pd.DataFrame, schedules=None) -> dict[str, np.ndarray]:
-    """Per-run arrays of per-step learning rates for the runs of ``table`` (module docstring)."""
+def learning_rates(table: pd.DataFrame, schedules=None, log: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
+    """Per-run arrays of per-step learning rates for the runs of ``table`` (module docstring).
+
+    ``log``: the rows whose ``lr`` column is read when ``schedules`` is None (default ``table``) - a fit to
+    one dataset's rows passes every row of the table, so that rates logged on training rows serve the
+    evaluation rows of the same runs."""
     if "run" not in table.columns or "step" not in table.columns:
         raise InputError("whole-curve laws need the columns 'run' and 'step' (which run, at which optimizer step)")
     runs = table["run"].astype(str)
@@ -172,7 +208,10 @@ def learning_rates(table: pd.DataFrame, schedules=None) -> dict[str, np.ndarray]
         if "lr" not in table.columns:
             raise InputError("no learning rates: the table has no 'lr' column; give schedules= (a schedule per run, "
                              "e.g. {'run1': 'cosine:peak=3e-4,warmup=100,total_steps=10000'}, or a table run, step, lr)")
-        return _logs(table, "the table's lr column")
+        if log is not None:
+            log = log[log["run"].astype(str).isin(set(runs))]
+        source = table if log is None or "lr" not in log.columns else log
+        return _logs(source, "the table's lr column")
     if isinstance(schedules, Path) or (isinstance(schedules, str) and ":" not in schedules):
         schedules = read_schedules(schedules)       # a file: run, step, lr table or JSON run -> description
     if isinstance(schedules, pd.DataFrame):

@@ -75,9 +75,10 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         raise InputError(f"bootstrap={bootstrap}: the number of resamples cannot be negative")
     enable_compilation_cache()      # repeated fits (CLI calls, notebooks) reuse compiled engine code
     if law.observe is None:
-        table = select_dataset(read_runs(runs, columns, required=law.columns + (law.response,)), dataset)
+        everything = read_runs(runs, columns, required=law.columns + (law.response,))
+        table = select_dataset(everything, dataset)
         _check_identifiable(law, table)
-        X = design(law, table, law_options)
+        X = design(law, table, law_options, log=everything)      # a run's lr may be logged on another dataset's rows
         y = _response(law, table)
         obs = Observations(X=X, y=y, data=table[list(law.columns) + [law.response]].reset_index(drop=True),
                            starts=None if law.data_grid is None else law.data_grid(X, y))

@@ -272,15 +272,16 @@ class FitResult:
             raise InputError(f"fit file is not valid JSON: {e}") from None
 
 
-def design(law: Law, table: pd.DataFrame, law_options: dict) -> dict:
+def design(law: Law, table: pd.DataFrame, law_options: dict, log: pd.DataFrame | None = None) -> dict:
     """The law's inputs for ``table``; a bad law option or input is an InputError.
 
     Whole-curve laws get their ``schedules=`` resolved to per-step learning rates first
-    (:func:`scaling.curves.resolve_options`: descriptions, run/step/lr tables, the ``lr`` column).
+    (:func:`scaling.curves.resolve_options`: descriptions, run/step/lr tables, the ``lr`` column - of
+    ``log``'s rows when given, e.g. every dataset's rows of a fit to one).
     """
     from .curves import resolve_options
     try:
-        return law.design(table, resolve_options(law, table, law_options))
+        return law.design(table, resolve_options(law, table, law_options, log))
     except (ValueError, KeyError, TypeError) as e:
         if isinstance(e, InputError):
             raise

@@ -22,6 +22,7 @@ FLOPS_PER_PARAM_TOKEN = 6.0
 POSITIVE = ("params", "tokens", "flops", "loss")
 NUMERIC = ("step", "lr", "bits", "qat_fraction")     # numbers where given (an empty cell may be allowed)
 KEY = ("run", "params", "tokens", "step", "dataset", "bits", "qat_fraction")   # what tells two rows apart
+NAMES = ("run", "dataset")                  # label columns: every row must have one
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet,     # file formats of a runs table
            ".jsonl": lambda p: pd.read_json(p, lines=True), ".ndjson": lambda p: pd.read_json(p, lines=True),
            ".json": pd.read_json}
@@ -102,6 +103,11 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
             raise InputError(f"column {col!r}, row {bad[0]}: value {_shown(df[col].iloc[bad[0]])} is not a number "
                              f"({bad.size} such row(s)); fix or remove them")
         df[col] = values.to_numpy(float)
+    for col in [c for c in NAMES if c in df.columns]:      # a row without a name would fall out of every grouping
+        bad = np.flatnonzero(df[col].isna().to_numpy())
+        if bad.size:
+            raise InputError(f"column {col!r}, row {bad[0]}: no {col} name ({bad.size} such row(s)); every row names "
+                             f"its {col} - fill or remove them")
     if "tokens" not in df.columns and {"flops", "params"} <= set(df.columns):
         df["tokens"] = df["flops"] / (FLOPS_PER_PARAM_TOKEN * df["params"])
     if "flops" not in df.columns and {"tokens", "params"} <= set(df.columns):

@@ -238,7 +238,7 @@ def _curve_rows(lr, steps, run="a"):
 
 @pytest.mark.parametrize("mutate,schedules,match", [
     (lambda d: d.drop(columns=["lr"]), None, "no 'lr' column"),
-    (lambda d: d.assign(lr=np.where(d.index == 2, np.nan, d["lr"])), None, "no learning rate at step"),
+    (lambda d: d.assign(lr=np.nan), None, "run 'a': no learning rate in any of its 5 row"),
     (lambda d: d.assign(lr=np.where(d.index == 3, -1e-4, d["lr"])), None, "negative learning rate"),
     (lambda d: d.iloc[[0, 2, 1, 3, 4]].reset_index(drop=True), None, "not increasing"),
     (lambda d: d, {"a": WSD + ",total_steps=300"}, "shorter than the data"),
@@ -252,6 +252,34 @@ def test_bad_input_is_an_input_error(mutate, schedules, match):
     with pytest.raises(InputError, match=match), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scaling.fit("tissue", table, **({} if schedules is None else {"schedules": schedules}))
+
+
+def test_rates_logged_on_another_datasets_rows_serve_a_fit_to_the_evaluation_rows():
+    """A run's rate at a step is the run's, whichever dataset a row measures: an export whose training rows carry
+    ``lr`` (every 10 steps) and whose evaluation rows do not (every 200) fits its evaluation loss from the table
+    alone, and a single row without a rate is a sparse log's gap (interpolated, with the warning), not an error."""
+    truth = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "C": 0.5}
+    lrs = {r: lr_array(d, 5000) for r, d in {"cos": "cosine:peak=1e-3,warmup=200,floor=1e-4", "wsd": WSD,
+                                            "const": "constant:peak=1e-3,warmup=200"}.items()}
+    rows = pd.concat([pd.DataFrame({"run": r, "step": s, "dataset": d, "lr": lr[s - 1] if d == "train" else np.nan})
+                      for r, lr in lrs.items() for d, s in (("train", np.arange(10, 5001, 10)), ("val", np.arange(200, 5001, 200)))],
+                     ignore_index=True)
+    X = tissue.prepare(rows, lrs)
+    rows["loss"] = truth["L0"] + truth["A"] * X["S1"] ** -truth["alpha"] - truth["C"] * X["S2"]
+    with pytest.warns(UserWarning, match="not logged at every step"):
+        f = scaling.fit("tissue", rows, dataset="val")
+    assert f.n_points == 3 * 25
+    for k, v in truth.items():
+        assert f.params[k] == pytest.approx(v, rel=0.02), k
+    with pytest.raises(InputError, match="run 'cos': no learning rate in any of its 25 row"):
+        f.predict(rows[rows["dataset"] == "val"])            # prediction rows need rates of their own (or schedules=)
+    train = rows[rows["dataset"] == "train"]
+    clash = pd.concat([train, train.assign(dataset="copy", lr=train["lr"] * 2)], ignore_index=True)
+    with pytest.raises(InputError, match="run 'cos', step 10: its rows give learning rates 5e-05 and 0.0001"):
+        scaling.fit("tissue", clash, dataset="train")
+    gap = train.assign(lr=np.where(np.arange(len(train)) == 7, np.nan, train["lr"]))
+    with pytest.warns(UserWarning, match="not logged at every step"):
+        assert scaling.fit("tissue", gap).params["alpha"] == pytest.approx(truth["alpha"], rel=0.02)
 
 
 def test_step_zero_row_is_an_error():

@@ -30,6 +30,14 @@ def test_bad_values_name_row_and_column(column, value, word):
         read_runs(bad)
 
 
+@pytest.mark.parametrize("column", ["run", "dataset"])
+def test_a_row_without_a_run_or_dataset_name_is_named(column):
+    """A missing label would drop the row out of every per-run or per-dataset grouping, silently."""
+    table = GOOD.assign(**{column: ["a", None, "c"]})
+    with pytest.raises(InputError, match=f"column '{column}', row 1: no {column} name"):
+        read_runs(table)
+
+
 def test_missing_column_and_duplicates():
     with pytest.raises(InputError, match="tokens"):
         read_runs(GOOD.rename(columns={"tokens": "tokns"}))
