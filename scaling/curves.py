@@ -194,6 +194,16 @@ def _logs(df: pd.DataFrame, what: str) -> dict[str, np.ndarray]:
     return out
 
 
+def logged_rates(table: pd.DataFrame, log: pd.DataFrame) -> np.ndarray:
+    """The ``lr`` logged at each row's ``(run, step)`` on any row of ``log`` (NaN where none): kept with a
+    whole-curve fit's data, so that its figure and its predictions at the fitted rows need nothing else."""
+    rates = pd.to_numeric(log["lr"], errors="coerce")
+    known = pd.DataFrame({"run": log["run"].astype(str), "step": log["step"].to_numpy(float), "lr": rates})
+    known = known[known["lr"].notna()].drop_duplicates(["run", "step"])
+    rows = pd.DataFrame({"run": table["run"].astype(str), "step": table["step"].to_numpy(float)})
+    return rows.merge(known, on=["run", "step"], how="left")["lr"].to_numpy(float)
+
+
 def learning_rates(table: pd.DataFrame, schedules=None, log: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
     """Per-run arrays of per-step learning rates for the runs of ``table`` (module docstring).
 

@@ -24,6 +24,7 @@ from fitters.uncertainty import ILL_CONDITIONED, gauss_newton
 from ladders.train import enable_compilation_cache
 
 from .errors import InputError
+from .curves import is_curve_law, logged_rates
 from .result import FitResult, design, percentile_interval
 from .runs import read_runs
 
@@ -80,8 +81,10 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         _check_identifiable(law, table)
         X = design(law, table, law_options, log=everything)      # a run's lr may be logged on another dataset's rows
         y = _response(law, table)
-        obs = Observations(X=X, y=y, data=table[list(law.columns) + [law.response]].reset_index(drop=True),
-                           starts=None if law.data_grid is None else law.data_grid(X, y))
+        data = table[list(law.columns) + [law.response]].reset_index(drop=True)
+        if is_curve_law(law) and law_options.get("schedules") is None and "lr" in everything.columns:
+            data["lr"] = logged_rates(table, everything)     # the rates it was fitted with, for its figure
+        obs = Observations(X=X, y=y, data=data, starts=None if law.data_grid is None else law.data_grid(X, y))
     else:
         table = read_runs(runs, columns, required=law.columns)
         obs = observe(law, table if dataset is None else select_dataset(table, dataset), law_options)

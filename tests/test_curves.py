@@ -273,6 +273,9 @@ def test_rates_logged_on_another_datasets_rows_serve_a_fit_to_the_evaluation_row
         assert f.params[k] == pytest.approx(v, rel=0.02), k
     with pytest.raises(InputError, match="run 'cos': no learning rate in any of its 25 row"):
         f.predict(rows[rows["dataset"] == "val"])            # prediction rows need rates of their own (or schedules=)
+    assert f.data["lr"].notna().all()                         # the rates it was fitted with stay with the fit:
+    assert len(scaling.load_fit(f.to_json()).data) == 75      # its figure redraws from the fit alone (JSON too)
+    assert len(scaling.plot(scaling.load_fit(f.to_json())).axes) == 2
     train = rows[rows["dataset"] == "train"]
     clash = pd.concat([train, train.assign(dataset="copy", lr=train["lr"] * 2)], ignore_index=True)
     with pytest.raises(InputError, match="run 'cos', step 10: its rows give learning rates 5e-05 and 0.0001"):
