@@ -43,8 +43,20 @@ def _load(args):
     return load_fit(args.fit)
 
 
+def _check_out(path) -> None:
+    """An output file's folder must exist and the path must not be a folder: said before any fitting."""
+    if path is None:
+        return
+    out = Path(path)
+    if out.is_dir():
+        raise InputError(f"--out {path}: is a folder; give a file name")
+    if not out.parent.is_dir():
+        raise InputError(f"--out {path}: no folder {out.parent}")
+
+
 def cmd_fit(args) -> None:
     from .approaches import APPROACHES, isoflop_fit
+    _check_out(args.out)
     from .curves import cli_fit
     from .fit import fit
     fit = cli_fit(fit, args)            # --schedules / --schedule of the whole-curve laws
@@ -172,6 +184,9 @@ def predict_rows(args, predict) -> None:
         print(pred.to_string(index=False))
 
 
+MAX_DPI = 1200        # a 6.4 x 5.6 inch figure at 1200 dpi is ~50 megapixels
+
+
 def cmd_plot(args) -> None:
     import matplotlib
     matplotlib.use("Agg")                       # files only: no display needed
@@ -179,11 +194,14 @@ def cmd_plot(args) -> None:
     from .figure import kinds, plot
     from .result import load_fit
     from .runs import read_runs
+    _check_out(args.out)
+    if not 0 < args.dpi <= MAX_DPI:
+        raise InputError(f"--dpi {args.dpi}: give a resolution in (0, {MAX_DPI}] dots per inch")
     fit = load_fit(args.fit)
     runs = None if not args.data else read_runs(args.data, _mapping(args.map), required=(), check_duplicates=False)
     kind = args.kind or next(iter(kinds(fit)), None)      # None: plot() says the law has no figure
     fig = plot(fit, runs, kind=kind, schedules=_cli_schedules(args))
-    out = Path(args.out)
+    out = Path(args.out) if Path(args.out).suffix else Path(args.out).with_suffix(".png")   # the file savefig writes
     try:
         fig.savefig(out, dpi=args.dpi)
     except (OSError, ValueError) as e:
@@ -193,6 +211,7 @@ def cmd_plot(args) -> None:
 
 def cmd_predict(args) -> None:
     import pandas as pd
+    _check_out(args.out)
     if args.schedule or args.schedules:     # whole-curve laws: a curve for a schedule, or runs with their schedules
         from .curves import cli_predict
         return cli_predict(args, _emit)
@@ -216,6 +235,11 @@ def cmd_predict(args) -> None:
     _emit(args, obj, "\n".join(text))
 
 
+FAMILY_FLAGS = {"qat": "--qat", "qat-closed-form": "--qat", "tissue": "--steps T (or --schedule S)",
+                "multipower": "--steps T (or --schedule S)",
+                **{name: "--mixture" for name in ("mixture-ye", "mixture-additive", "mixture-joint", "mixture-linear")}}
+
+
 def cmd_plan(args) -> None:
     from .plan import plan, weak_note
     if args.qat:                                    # QAT: the optimal fraction, or the bit width for a memory budget
@@ -230,11 +254,17 @@ def cmd_plan(args) -> None:
         if len(args.floor) > 1 or "=" in args.floor[0]:
             raise InputError(f"--floor {args.floor}: with --steps give one final learning rate; --floor DOMAIN=W is "
                              f"for --mixture")
-        args.floor = float(args.floor[0])
+        try:
+            args.floor = float(args.floor[0])
+        except ValueError:
+            raise InputError(f"--floor {args.floor[0]!r}: give the final learning rate as a number") from None
     if args.steps is not None or args.schedule:     # whole-curve laws: the schedule planner
         from .plan_schedule import cli_plan as schedule_plan
         return schedule_plan(args, _load(args), _emit)
     result = _load(args)
+    flag = FAMILY_FLAGS.get(getattr(getattr(result, "law", None), "name", None))
+    if flag:
+        raise InputError(f"a {result.law.name!r} fit plans with {flag} (see scaling plan --help)")
     out = plan(result, flops=args.flops, loss=args.loss, inference_tokens=args.inference_tokens, level=args.level)
     keys = [k for k, v in out.items() if isinstance(v, float) and not k.endswith("_interval")]
     lines = [f"plan from {result.law.name} ({result.options.get('published') or args.fit}), {out['accounting']}"]

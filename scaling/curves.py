@@ -428,7 +428,11 @@ def cli_predict(args, emit) -> None:
         raise InputError("predict a curve with one --schedule SCHEDULE (e.g. 'wsd:peak=3e-4,decay_fraction=0.2') "
                          "and --steps T, or predict runs with --data RUNS --schedules FILE")
     total = getattr(args, "steps", None)
-    points = getattr(args, "points", None) or CURVE_POINTS
+    points = CURVE_POINTS if getattr(args, "points", None) is None else args.points
+    if total is not None and total < 1:
+        raise InputError(f"--steps {total}: a run's length is a whole number of steps >= 1")
+    if points < 1:
+        raise InputError(f"--points {points}: the number of steps along the curve is >= 1")
     lr = schedule_array(items[0], total)
     steps = np.unique(np.round(np.linspace(0, len(lr), points + 1)[1:]).astype(int))
     curve = predict_curve(fit, lr, steps=steps)

@@ -72,8 +72,10 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         raise InputError(f"bootstrap_starts={bootstrap_starts!r}; choose one of {boot.MODES}")
     if not 0 < level < 1:
         raise InputError(f"level={level}: a confidence level is between 0 and 1, e.g. 0.95")
-    if int(bootstrap) < 0:
-        raise InputError(f"bootstrap={bootstrap}: the number of resamples cannot be negative")
+    if int(bootstrap) < 0 or int(bootstrap) == 1:
+        raise InputError(f"bootstrap={bootstrap}: give 0 (asymptotic intervals) or at least 2 resamples (1 has no spread)")
+    if int(seed) < 0:
+        raise InputError(f"seed={seed}: a random seed is a whole number >= 0")
     enable_compilation_cache()      # repeated fits (CLI calls, notebooks) reuse compiled engine code
     if law.observe is None:
         everything = read_runs(runs, columns, required=law.columns + (law.response,))
@@ -289,6 +291,8 @@ def select_dataset(table: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
 
 def _check_identifiable(law: Law, table: pd.DataFrame) -> None:
     """Enough distinct values of each input, and at least as many distinct points as parameters."""
+    if table.empty:
+        raise InputError(f"no rows to fit law {law.name!r} to")
     for col, need in law.min_distinct.items():
         values = np.unique(table[col].to_numpy())
         if values.size < need:

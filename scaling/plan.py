@@ -184,9 +184,12 @@ def plan(fit: FitResult, flops: float | None = None, **options) -> dict:
     if not isinstance(fit, FitResult):          # e.g. a ChainedFit (loss -> accuracy)
         raise InputError(f"plan takes one fit; got a {type(fit).__name__}: plan with its first step (fit.stages[0]), "
                          "then predict the chain at the planned params and tokens")
+    level = options.get("level")
+    if level is not None and not 0 < float(level) < 1:
+        raise InputError(f"level={level}: a confidence level is between 0 and 1, e.g. 0.95")
     planner = PLANNERS.get(fit.law.name)
     if planner is not None:
-        return planner(fit, flops=flops, **options)
+        return planner(fit, flops=flops, **{k: v for k, v in options.items() if v is not None})
     loss, inference_tokens, level = (options.pop(k, None) for k in ("loss", "inference_tokens", "level"))
     if options:
         raise InputError(f"plan for law {fit.law.name!r}: unknown option(s) {sorted(options)}; "

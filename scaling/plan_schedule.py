@@ -109,8 +109,16 @@ def plan_schedule(fit: FitResult, flops=None, steps: int | None = None, peak: fl
         raise InputError("nothing to plan: no families and no candidate schedules")
     if steps is not None and not (float(steps) >= 2 and float(steps) == int(steps)):
         raise InputError(f"steps={steps}: the budget is a whole number of updates >= 2")
+    if peak is not None and not (np.isfinite(peak) and peak > 0):
+        raise InputError(f"peak={peak}: the peak learning rate is a number > 0 (--peak)")
+    if not (np.isfinite(floor) and floor >= 0) or (peak is not None and floor >= peak):
+        raise InputError(f"floor={floor}: the final learning rate lies in [0, peak={peak}) (--floor)")
+    if not (np.isfinite(float(warmup)) and float(warmup) >= 0):
+        raise InputError(f"warmup={warmup}: a number of steps (or a share of the budget below 1) >= 0 (--warmup)")
     if isinstance(warmup, float) and warmup >= 1:
         warmup = int(warmup)
+    if steps is not None and float(warmup) >= 1 and int(warmup) >= int(steps):
+        raise InputError(f"warmup={warmup}: as long as the budget of {int(steps)} steps or longer (--warmup)")
     if any(not 0 < f <= 1 for f in fractions):
         raise InputError("decay fractions lie in (0, 1]")
 

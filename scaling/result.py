@@ -226,6 +226,22 @@ class FitResult:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "FitResult":
+        """A result from its :meth:`to_dict`; a hand-edited or foreign record is an InputError naming the field."""
+        if not isinstance(d, Mapping) or "law" not in d:
+            raise InputError("fit file: not a fit record (a JSON object with a 'law', from `scaling fit ... --out`)")
+        if d["law"] in ("approach1", "approach2"):
+            raise InputError(f"fit file: an {d['law']} result (Hoffmann et al.'s IsoFLOP analysis: exponents and "
+                             "optima, no law to predict or plan with); fit 'chinchilla' for that")
+        try:
+            return cls._from_dict(d)
+        except (TypeError, ValueError, AttributeError, IndexError, KeyError) as e:
+            if isinstance(e, InputError):
+                raise
+            raise InputError(f"fit file: a field is malformed ({type(e).__name__}: {e}); write it with "
+                             "`scaling fit ... --out` rather than by hand") from None
+
+    @classmethod
+    def _from_dict(cls, d: Mapping) -> "FitResult":
         try:
             law = get_law(d["law"])
         except KeyError as e:
@@ -239,7 +255,18 @@ class FitResult:
         missing = [n for n in law.names if n not in params]
         if missing:
             raise InputError(f"fit file: law {law.name!r} needs parameters {missing}")
+        bad = [n for n, v in params.items() if not np.isfinite(v)]
+        if bad:
+            raise InputError(f"fit file: parameter {bad[0]} is {params[bad[0]]}; a fit's parameters are finite numbers")
+        bad = [n for n in law.names[:law.n_log] if not params[n] >= 0]       # 0: a fitted value that underflowed
+        if bad:
+            raise InputError(f"fit file: parameter {bad[0]} is {params[bad[0]]}; law {law.name!r} has it positive")
+        if not 0 < float(d.get("level", 0.95)) < 1:
+            raise InputError(f"fit file: level {d.get('level')} is not a confidence level in (0, 1)")
         samples = d.get("samples")
+        if samples and np.shape(samples)[-1:] != (len(law.names),):
+            raise InputError(f"fit file: samples have shape {np.shape(samples)}; law {law.name!r} has "
+                             f"{len(law.names)} parameters per sample")
         return cls(
             law=law, params=params,
             se={n: d.get("se", {}).get(n) for n in law.names},
@@ -308,6 +335,8 @@ def json_text(d: Mapping, path: str | Path | None = None) -> str:
 def load_fit(path: str | Path) -> FitResult:
     """Read a fit saved with :meth:`FitResult.to_json` (or a chain saved by :meth:`ChainedFit.to_json`)."""
     text = str(path)
+    if not text.lstrip().startswith("{") and Path(path).is_dir():
+        raise InputError(f"fit file {path}: is a folder; give the JSON file `scaling fit ... --out` wrote")
     if not text.lstrip().startswith("{") and Path(path).exists():
         text = Path(path).read_text()
     if text.lstrip().startswith("{"):

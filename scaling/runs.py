@@ -40,7 +40,19 @@ def _load(source) -> pd.DataFrame:
     if reader is None:
         raise InputError(f"cannot read {path.name}: use .csv, .parquet, .jsonl, a folder of them (one file per run) "
                          "or a pandas DataFrame")
-    return reader(path)
+    try:
+        df = reader(path)
+    except (ValueError, OSError) as e:     # empty, ragged, truncated, not UTF-8, not the format its suffix says
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"cannot read {path}: {reason} (is it a valid {path.suffix.lower()[1:]} table?)") from None
+    if df.empty:
+        raise InputError(f"{path} holds no rows (columns: {list(df.columns)})")
+    mangled = [c for c in map(str, df.columns) if path.suffix.lower() == ".csv" and "." in c   # pandas renames a
+               and c.rsplit(".", 1)[1].isdigit() and c.rsplit(".", 1)[0] in df.columns]        # repeated header "a.1"
+    if mangled:
+        raise InputError(f"{path}: column {mangled[0].rsplit('.', 1)[0]!r} appears more than once in the header "
+                         f"(the reader named a copy {mangled[0]!r}); keep one")
+    return df
 
 
 def read_folder(folder, pattern: str = "*") -> pd.DataFrame:
@@ -74,9 +86,15 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
     ``check_duplicates=False`` allows repeated rows (e.g. rows to predict at).
     """
     df = _load(source)
+    twice = df.columns[df.columns.duplicated()]
+    if len(twice):
+        raise InputError(f"column {twice[0]!r} appears more than once; keep one")
     for ours, theirs in (columns or {}).items():
         if theirs not in df.columns:
             raise InputError(f"column mapping {ours}={theirs!r}: no column {theirs!r}; columns are {list(df.columns)}")
+        if ours in df.columns and ours != theirs:
+            raise InputError(f"column mapping {ours}={theirs!r}: the table already has a column {ours!r}; drop or rename "
+                             f"it first (two {ours!r} columns would be ambiguous)")
         df = df.rename(columns={theirs: ours})
     if "accuracy" in df.columns:            # a task row's accuracy; rows that measured no task leave it empty
         acc = pd.to_numeric(df["accuracy"], errors="coerce").to_numpy(float)

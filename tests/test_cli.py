@@ -68,6 +68,11 @@ BAD = {
     "duplicate": ("params,tokens,loss\n1e7,2e8,3.1\n1e7,2e8,3.1\n2e7,4e8,3.0\n", "duplicates"),
     "one N": ("params,tokens,loss\n" + "".join(f"1e7,{d},{3 - i / 10}\n" for i, d in enumerate([2e8, 4e8, 8e8, 1.6e9, 3.2e9, 6.4e9])), "params"),
     "too few": ("params,tokens,loss\n1e7,2e8,3.1\n2e7,4e8,3.0\n4e7,8e8,2.9\n", "parameters"),
+    "empty file": ("", "No columns to parse"),
+    "header only": ("params,tokens,loss\n", "holds no rows"),
+    "ragged": ("params,tokens,loss\n1e7,2e8,3.1\n2e7,4e8,3.0,1,2\n", "Expected 3 fields in line 3"),
+    "not utf-8": ("params,tokens,loss\n1e7,2e8,3.1\n".encode("utf-16"), "can't decode"),
+    "repeated header": ("params,params,tokens,loss\n1e7,2e7,2e8,3.1\n", "'params' appears more than once"),
 }
 
 
@@ -75,7 +80,7 @@ BAD = {
 def test_bad_input_exits_2_naming_the_problem(capsys, tmp_path, case):
     text, word = BAD[case]
     path = tmp_path / "bad.csv"
-    path.write_text(text)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     code, out, err = run(capsys, "fit", "chinchilla", path, "--json")
     assert code == 2 and out == "" and word in err
 
@@ -91,6 +96,48 @@ def test_bad_input_exits_2_naming_the_problem(capsys, tmp_path, case):
 def test_usage_errors_exit_2(capsys, argv, word):
     code, _, err = run(capsys, *argv)
     assert code == 2 and word in err
+
+
+def test_bad_flags_and_hand_edited_fit_files_exit_2(capsys, runs_csv, tmp_path):
+    """Checked before any work where they can be (an --out folder that does not exist, a seed, a single resample),
+    and a fit file edited by hand is named for its field, not a traceback."""
+    fit_path = tmp_path / "fit.json"
+    mapping = ("--map", "params=Model Size")
+    cases = [
+        (["fit", "chinchilla", runs_csv, *mapping, "--out", tmp_path / "no" / "fit.json"], "no folder"),
+        (["fit", "chinchilla", runs_csv, *mapping, "--seed", "-1"], "seed=-1"),
+        (["fit", "chinchilla", runs_csv, *mapping, "--bootstrap", "1"], "at least 2 resamples"),
+        (["fit", "chinchilla", runs_csv, *mapping, "--map", "loss=tokens"], "already has a column 'loss'"),
+        (["fit", "approach1", runs_csv, *mapping, "--level", "2"], "level=2.0"),
+    ]
+    for argv, word in cases:
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and word in err, (argv, err)
+    assert run(capsys, "fit", "chinchilla", runs_csv, *mapping, "--out", fit_path)[0] == 0
+    record = json.loads(fit_path.read_text())
+    for argv, word in [
+        (["plan", fit_path, "--flops", "1e21", "--level", "2"], "level=2.0"),
+        (["predict", fit_path, "--data", runs_csv, *mapping, "--out", tmp_path / "no" / "p.csv"], "no folder"),
+        (["plot", fit_path, "--dpi", "100000", "--out", tmp_path / "f.png"], "--dpi 100000"),
+        (["plot", fit_path, "--out", tmp_path], "is a folder"),
+    ]:
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and word in err, (argv, err)
+    for edit, word in [(lambda d: d["params"].update(E=float("nan")), "parameter E is nan"),
+                       (lambda d: d["params"].update(E=-5.0), "parameter E is -5.0"),
+                       (lambda d: d.update(level=5), "level 5"),
+                       (lambda d: d.update(samples=[[1.0, 2.0]]), "samples have shape (1, 2)"),
+                       (lambda d: d.update(n_points="many"), "a field is malformed"),
+                       (lambda d: d.pop("law"), "not a fit record"),
+                       (lambda d: d.update(law="approach1"), "IsoFLOP analysis")]:
+        d = json.loads(json.dumps(record))
+        edit(d)
+        bad = tmp_path / "edited.json"
+        bad.write_text(json.dumps(d))
+        code, out, err = run(capsys, "predict", bad, "--params", 1e9, "--tokens", 2e10, "--json")
+        assert code == 2 and out == "" and word in err, (word, err)
+    code, _, _ = run(capsys, "plot", fit_path, "--out", tmp_path / "figure")
+    assert code == 0 and (tmp_path / "figure.png").exists()
 
 
 def test_console_script_json_is_the_only_stdout():

@@ -231,6 +231,19 @@ def test_schedules_decayed_to_zero_are_planned_with_the_exact_final_loss():
         assert row["loss"] == pytest.approx(exact, abs=4e-4), row["schedule"]
 
 
+@pytest.mark.parametrize("options, match", [
+    ({"peak": 0.0}, "peak=0.0: the peak learning rate is a number > 0"),
+    ({"floor": 1e-2}, r"floor=0.01: the final learning rate lies in \[0, peak=0.001\)"),
+    ({"warmup": 5000}, "warmup=5000: as long as the budget of 4000 steps"),
+    ({"warmup": float("nan")}, "warmup=nan"),
+    ({"level": 2}, "level=2"),
+])
+def test_the_schedule_planner_names_impossible_settings(options, match):
+    fit = scaling.FitResult(law=tissue.LAW, params={"L0": 2.0, "A": 0.5, "alpha": 0.5, "C": 0.3}, se={}, ci={})
+    with pytest.raises(InputError, match=match):
+        scaling.plan(fit, **{"steps": 4000, "peak": 1e-3, "warmup": 100, **options})
+
+
 # -- errors ---------------------------------------------------------------------------------
 def _curve_rows(lr, steps, run="a"):
     return pd.DataFrame({"run": run, "step": steps, "lr": lr[steps], "loss": 3.0 - 0.1 * np.log1p(steps)})
