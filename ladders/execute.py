@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from . import runlog
 from .model import param_counts
-from .spec import load_spec
+from .spec import SpecError, load_spec
 from .train import train_run
 
 LADDER_FILE = "ladder.json"
@@ -73,7 +73,8 @@ def run_ladder(spec, out_dir, executor: cf.Executor | None = None, progress: boo
 
     ``executor``: any ``concurrent.futures.Executor`` (not shut down here).  Without one, a local
     ``ProcessPoolExecutor(max_workers)`` is used, or, when ``max_workers == 1``, the runs go
-    sequentially in this process (``corpus`` may then pass an already loaded Corpus).
+    sequentially in this process (``corpus`` may then pass an already loaded Corpus).  A broken
+    ``config.json`` / ``status.json`` in ``out_dir`` is a SpecError before any run starts.
     Returns :func:`ladder_status` of ``out_dir`` at the end.
     """
     spec = load_spec(spec)
@@ -84,11 +85,8 @@ def run_ladder(spec, out_dir, executor: cf.Executor | None = None, progress: boo
     tmp.write_text(json.dumps({"spec": spec.to_dict(), "runs": [r.run for r in runs]}, indent=2))
     os.replace(tmp, out_dir / LADDER_FILE)
 
-    todo = []
-    for r in runs:
-        status = runlog.read_status(out_dir / r.run)
-        if not (status and status["status"] in FINISHED):
-            todo.append(r)
+    status = ladder_status(out_dir).set_index("run")["status"]   # a SpecError names a broken file, before any run
+    todo = [r for r in runs if status.get(r.run) not in FINISHED]
     if todo and corpus is None:
         # build (or check) each corpus once here, not concurrently in every worker
         from .corpus import load_corpus
@@ -157,14 +155,26 @@ STATUS_COLUMNS = ["run", "status", "step", "steps", "tokens", "params", "params_
                   "width", "depth", "heads", "error"]
 
 
+def _listed_runs(out_dir: Path) -> list:
+    """The run ids ``ladder.json`` lists (``[]`` without one); a SpecError names a broken file."""
+    path = out_dir / LADDER_FILE
+    where, fix = f"ladder {out_dir}", f"run `scaling ladder run SPEC --out {out_dir}` again to rewrite it"
+    ladder = runlog.read_json_object(path, where, fix)
+    if ladder is None:
+        return []
+    runs = ladder.get("runs")
+    if not (isinstance(runs, list) and all(isinstance(r, str) and r for r in runs)):
+        raise SpecError(f"{where}: {path} has no 'runs' list of run ids (got {runs!r:.60}); {fix}")
+    return runs
+
+
 def ladder_status(out_dir) -> pd.DataFrame:
     """One row per run of the ladder in ``out_dir``: ``status`` is ``done``, ``partial`` (started,
     unfinished: running now or killed), ``pending`` (not started), ``diverged`` or ``failed``;
-    ``step`` of ``steps`` done, ``loss`` the last logged validation loss (nats/token)."""
+    ``step`` of ``steps`` done, ``loss`` the last logged validation loss (nats/token).  A broken
+    ``ladder.json``, ``config.json`` or ``status.json`` is a :class:`ladders.spec.SpecError` naming it."""
     out_dir = Path(out_dir)
-    listed = []
-    if (out_dir / LADDER_FILE).exists():
-        listed = json.loads((out_dir / LADDER_FILE).read_text())["runs"]
+    listed = _listed_runs(out_dir)
     names = listed + [p.name for p in _run_dirs(out_dir) if p.name not in listed]
     rows = []
     for name in names:
@@ -175,6 +185,9 @@ def ladder_status(out_dir) -> pd.DataFrame:
         if state == "running":
             state = "partial"
         model = config.get("model", {})
+        if not isinstance(model, dict):
+            raise SpecError(f"run {name}: {run_dir / 'config.json'}: 'model' is not an object, got {model!r:.60}; "
+                            "delete the run's folder to train it again")
         rows.append({
             "run": name, "status": state, "step": status.get("step", 0), "steps": status.get("steps"),
             "tokens": status.get("tokens", config.get("tokens")), "params": status.get("params"),

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .spec import SpecError
+
 ROWS = "rows"
 
 
@@ -32,22 +34,42 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def read_json_object(path: Path, where: str, fix: str) -> dict | None:
+    """The JSON object in ``path`` (None if there is no such file).
+
+    A file that cannot be read, is not JSON or holds no object is a :class:`ladders.spec.SpecError`
+    ``"<where>: <path> <what is wrong>; <fix>"``.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        value = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise SpecError(f"{where}: {path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); {fix}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{where}: cannot read {path} ({e}); {fix}") from None
+    if not isinstance(value, dict):
+        raise SpecError(f"{where}: {path} holds {json.dumps(value)[:60]}, not a JSON object; {fix}")
+    return value
+
+
 def write_config(run_dir: Path, config: dict) -> None:
     """Write ``config.json``; refuse to reuse a directory that holds a different config."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "config.json"
-    if path.exists():
-        old = json.loads(path.read_text())
+    old = read_config(run_dir)
+    if old is not None:
         if old != json.loads(json.dumps(config)):
             raise ValueError(f"{run_dir} already holds a run with a different config; use another run id or out dir")
         return
-    _atomic_write_text(path, json.dumps(config, indent=2))
+    _atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
 
 
 def read_config(run_dir: Path) -> dict | None:
-    path = Path(run_dir) / "config.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    """The run's ``config.json`` (None before it is written); a SpecError names a broken file."""
+    return read_json_object(Path(run_dir) / "config.json", f"run {Path(run_dir).name}",
+                            "delete the run's folder to train it again")
 
 
 def write_status(run_dir: Path, **status) -> None:
@@ -55,8 +77,15 @@ def write_status(run_dir: Path, **status) -> None:
 
 
 def read_status(run_dir: Path) -> dict | None:
+    """The run's ``status.json`` (None before the run starts); a SpecError names a broken file
+    or one without a ``status``.  (Written atomically: a run killed while writing it leaves the
+    previous, complete file.)"""
     path = Path(run_dir) / "status.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    where, fix = f"run {Path(run_dir).name}", "delete it to train the run again (from its checkpoint, if any)"
+    status = read_json_object(path, where, fix)
+    if status is not None and not isinstance(status.get("status"), str):
+        raise SpecError(f"{where}: {path} has no 'status' (running, done, diverged or failed); {fix}")
+    return status
 
 
 def write_rows(run_dir: Path, step: int, rows: pd.DataFrame) -> Path:

@@ -30,7 +30,8 @@ Conventions (``T`` total updates, indexed ``i = 0 .. T-1``; ``lr[i]`` is the rat
   decay to ``floor`` (the ``classic`` FP-then-QAT pipeline: the FP phase has its own cooldown,
   the QAT phase re-warms; Dremov et al. 2025, "Compute-Optimal Quantization-Aware Training").
 * ``warmup`` and ``milestones`` given as floats in ``(0, 1)`` are fractions of ``T``
-  (rounded to whole updates), so one schedule fits every run of a ladder; integers are updates.
+  (rounded to whole updates), so one schedule fits every run of a ladder; integers are updates
+  (a warmup in updates must be shorter than the run: :func:`lr_array` raises otherwise).
 * ``floor`` is an absolute learning rate; :func:`scale_rates` multiplies every absolute rate
   (``peak``, ``floor``, ``rewarm_peak``) by one factor (a ladder's per-width learning rates).
 """
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,13 +47,15 @@ import numpy as np
 DECAY_SHAPES = ("linear", "cosine", "exponential", "sqrt")
 
 
+def _is_fraction(value) -> bool:
+    """Whether an update count (warmup, milestone) is given as a fraction of the run: a float in (0, 1)."""
+    return isinstance(value, float) and 0.0 < value < 1.0
+
+
 def _steps(value, total: int) -> int:
-    """An update count given either as an int or as a fraction (float in (0, 1)) of ``total``."""
-    if isinstance(value, float) and 0.0 < value < 1.0:
-        return int(round(value * total))
-    if value < 0 or float(value) != int(value):
-        raise ValueError(f"expected a non-negative whole number of steps or a fraction in (0, 1), got {value!r}")
-    return int(value)
+    """An update count given either as a whole number or as a fraction (:func:`_is_fraction`) of ``total``
+    (:func:`_validate` has checked it is one of the two)."""
+    return int(round(value * total)) if _is_fraction(value) else int(value)
 
 
 @dataclass(frozen=True)
@@ -154,8 +158,17 @@ def _decay(lr: np.ndarray, start: int, total: int, shape: str, peak: float, floo
 
 
 def warmup_steps(schedule, total_steps: int) -> int:
-    """The number of warmup updates of ``schedule`` in a run of ``total_steps`` updates."""
-    return min(_steps(parse_schedule(schedule).warmup, int(total_steps)), int(total_steps))
+    """The number of warmup updates of ``schedule`` in a run of ``total_steps`` updates.
+
+    A warmup given in updates must be shorter than a (non-empty) run: a ValueError says so.
+    """
+    s = parse_schedule(schedule)
+    total = int(total_steps)
+    warmup = _steps(s.warmup, total)
+    if not _is_fraction(s.warmup) and 0 < total <= warmup:
+        raise ValueError(f"{s.kind} schedule: warmup={s.warmup!r} updates is not shorter than the run "
+                         f"({total} updates); give fewer updates or a fraction in (0, 1)")
+    return min(warmup, total)
 
 
 def rewarm_cycles(schedule) -> tuple[WSD, WSD]:
@@ -197,11 +210,43 @@ def lr_array(schedule, total_steps: int) -> np.ndarray:
     return lr
 
 
+STEP_FIELDS = ("warmup", "rewarm_warmup")       # update counts: whole numbers >= 0 or fractions in (0, 1)
+
+
+def _check_number(kind: str, key: str, value) -> None:
+    """A ValueError naming ``key`` unless ``value`` is a finite real number (not a bool, not a string)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{kind} schedule: {key}={value!r} is not a number")
+    if not math.isfinite(value):
+        raise ValueError(f"{kind} schedule: {key}={value!r} is not a finite number")
+
+
+def _check_steps(kind: str, key: str, value) -> None:
+    """A ValueError naming ``key`` unless ``value`` is a whole number of updates >= 0 or a fraction in (0, 1)."""
+    _check_number(kind, key, value)
+    if value < 0 or not (_is_fraction(value) or float(value) == int(value)):
+        raise ValueError(f"{kind} schedule: {key}={value!r} must be a whole number of updates >= 0 "
+                         "or a fraction in (0, 1) of the run")
+
+
+def _check_fields(s) -> None:
+    """Every field of ``s`` but ``decay_shape`` holds numbers of the right form; errors name the key."""
+    for f in dataclasses.fields(s):
+        value = getattr(s, f.name)
+        if f.name == "milestones":
+            for m in value:
+                _check_steps(s.kind, "milestones", m)
+        elif f.name in STEP_FIELDS:
+            _check_steps(s.kind, f.name, value)
+        elif f.name != "decay_shape":
+            _check_number(s.kind, f.name, value)
+
+
 def _validate(s):
-    if not (s.peak > 0 and math.isfinite(s.peak)):
+    """``s`` itself when its fields make a schedule; else a ValueError naming the bad key and value."""
+    _check_fields(s)
+    if not s.peak > 0:
         raise ValueError(f"{s.kind} schedule: peak must be a positive finite number, got {s.peak!r}")
-    if s.warmup < 0:
-        raise ValueError(f"{s.kind} schedule: warmup must be >= 0, got {s.warmup!r}")
     floor = getattr(s, "floor", 0.0)
     if floor < 0 or floor > s.peak:
         raise ValueError(f"{s.kind} schedule: floor must be in [0, peak], got {floor!r}")
@@ -215,10 +260,10 @@ def _validate(s):
     if s.kind == "rewarm":
         if not 0.0 <= s.rewarm_fraction <= 1.0:
             raise ValueError(f"rewarm schedule: rewarm_fraction must be in [0, 1], got {s.rewarm_fraction!r}")
-        if not (s.rewarm_peak > 0 and math.isfinite(s.rewarm_peak)) or s.rewarm_peak < floor:
+        if not s.rewarm_peak > 0 or s.rewarm_peak < floor:
             raise ValueError(f"rewarm schedule: rewarm_peak must be a finite number >= floor and > 0, got {s.rewarm_peak!r}")
-        if s.rewarm_warmup < 0:
-            raise ValueError(f"rewarm schedule: rewarm_warmup must be >= 0, got {s.rewarm_warmup!r}")
+    if s.kind == "multistep" and s.gamma < 0:
+        raise ValueError(f"multistep schedule: gamma must be >= 0 (the factor per milestone), got {s.gamma!r}")
     return s
 
 
@@ -280,7 +325,7 @@ def parse_schedule(obj):
     ``"multistep:peak=0.001,milestones=0.5;0.75,gamma=0.3"``.
     """
     if isinstance(obj, tuple(KINDS.values())):
-        return obj
+        return _validate(obj)     # built directly (not from a dict or string): checked here
     if isinstance(obj, dict):
         return schedule_from_dict(obj)
     if isinstance(obj, str):
@@ -290,6 +335,8 @@ def parse_schedule(obj):
             key, eq, value = item.partition("=")
             if not eq:
                 raise ValueError(f"bad schedule item {item!r} in {obj!r}; expected key=value")
+            if key.strip() in d:
+                raise ValueError(f"{d['kind']} schedule: key {key.strip()!r} is given more than once")
             d[key.strip()] = _parse_value(value.strip())
         return schedule_from_dict(d)
     raise TypeError(f"cannot make a schedule from {type(obj).__name__}")

@@ -1,4 +1,4 @@
-"""Ladder specs: a TOML file of sizes x token budgets x schedules x mixtures (x seeds) -> runs.
+"""Ladder specs: a TOML (or JSON) file of sizes x token budgets x schedules x mixtures (x seeds) -> runs.
 
 Example (every table but ``sizes`` and ``budget`` is optional)::
 
@@ -83,6 +83,7 @@ Many mixtures (a mixture ladder) come from a ``[mixtures]`` table of generators 
 """
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -94,7 +95,7 @@ from .corpus import DEFAULT_DOMAINS
 from .data import normalize_mixture
 from .mixtures import MixtureSpecError, generate_mixtures
 from .model import ModelConfig, param_counts
-from .schedules import parse_schedule, scale_rates, schedule_to_dict
+from .schedules import parse_schedule, scale_rates, schedule_to_dict, warmup_steps
 
 TOP_KEYS = {"name", "seed", "seeds", "sizes", "model", "budget", "train", "schedules", "data", "mixtures", "qat"}
 SIZE_KEYS = {"width", "depth", "heads"}
@@ -187,6 +188,11 @@ class LadderSpec:
         config = RunConfig(run="pending", model=model, tokens=tokens, schedule=schedule, mixture=mixture,
                            corpus=self.corpus_spec(), seed=int(seed if seed is not None else self.seeds[0]),
                            quant=quant, **train)
+        try:
+            warmup_steps(schedule, config.steps)        # a warmup in updates must fit in the run
+        except ValueError as e:
+            raise SpecError(f"size {{width={width}, depth={depth}, heads={heads}}} with {tokens} tokens "
+                            f"({config.steps} updates): {e}") from None
         if evals is not None:
             k = config.steps_per_dispatch
             every = max(1, math.ceil(config.steps / int(evals)))
@@ -241,6 +247,42 @@ def _check_budget(where: str, budget: dict) -> dict:
     return {key: values}
 
 
+def _check_seeds(d: dict) -> list:
+    """The spec's seeds (``seeds = [...]`` or ``seed = k``; default ``[0]``): integers >= 0; errors name the key."""
+    if "seed" in d and "seeds" in d:
+        raise SpecError("ladder spec: give either 'seed' or 'seeds', not both")
+    key = "seeds" if "seeds" in d else "seed"
+    seeds = d.get(key, 0)
+    seeds = seeds if isinstance(seeds, list) else [seeds]
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise SpecError(f"ladder spec: {key} must be {'a non-empty list of integers' if key == 'seeds' else 'an integer'}"
+                        f" >= 0, got {d[key]!r}")
+    return seeds
+
+
+def _check_corpus_files(data: dict) -> None:
+    """The files a user corpus names (``data.text``, ``data.arrays``) exist; a SpecError names the first that does not.
+
+    Checked before any run starts (else every run fails on it); relative paths are relative to
+    the spec file's folder (:func:`_resolve_paths`), or to the working directory for a spec given as
+    a dict or text.
+    """
+    for domain, paths in data.get("text", {}).items():
+        many = isinstance(paths, list)
+        for path in paths if many else [paths]:
+            if not isinstance(path, str):
+                raise SpecError(f"[data.text]: domain {domain!r}: {path!r} is not a path (give a list of text files "
+                                "or a directory)")
+            if not (Path(path).is_file() if many else Path(path).exists()):
+                raise SpecError(f"[data.text]: domain {domain!r}: {path} "
+                                f"{'is not an existing file' if many else 'does not exist'}")
+    for domain, splits in data.get("arrays", {}).items():
+        for split in ("train", "validation"):
+            path = splits[split]
+            if not isinstance(path, str) or not Path(path).is_file():
+                raise SpecError(f"[data.arrays]: domain {domain!r}: the {split} token file {path!r} does not exist")
+
+
 def spec_from_dict(d: dict) -> LadderSpec:
     """Validate a spec given as a dict (the parsed TOML) and return a :class:`LadderSpec`."""
     _check_keys("ladder spec", d, TOP_KEYS)
@@ -277,6 +319,9 @@ def spec_from_dict(d: dict) -> LadderSpec:
         except (TypeError, ValueError) as e:
             raise SpecError(f"schedules[{i}]: {e}") from None
     data = dict(_check_keys("[data]", d.get("data", {"corpus": "default"}), DATA_KEYS))
+    for key in ("text", "arrays"):
+        if not isinstance(data.get(key, {}), dict):
+            raise SpecError(f"[data.{key}] must be a table of domains, got {data[key]!r}")
     for domain, paths in data.get("text", {}).items():
         if not paths:
             raise SpecError(f"[data.text]: domain {domain!r} is empty (give a list of text files or a directory)")
@@ -287,16 +332,19 @@ def spec_from_dict(d: dict) -> LadderSpec:
         raise SpecError("[data]: a token-array corpus needs 'vocab' (the tokenizer's vocabulary size)")
     if data.get("corpus", "default") != "default":
         raise SpecError(f"[data]: corpus must be 'default' (or use data.text / data.arrays), got {data['corpus']!r}")
-    seeds = d.get("seeds", [d.get("seed", 0)])
-    seeds = seeds if isinstance(seeds, list) else [seeds]
+    _check_corpus_files(data)
+    seeds = _check_seeds(d)
+    name = d.get("name", "ladder")
+    if not isinstance(name, str):
+        raise SpecError(f"ladder spec: name must be a string, got {name!r}")
     qat = {}
     if "qat" in d:
         try:
             qat = branches.check_qat(_check_keys("[qat]", d["qat"], branches.QAT_KEYS), schedules)
         except branches.QATSpecError as e:
             raise SpecError(str(e)) from None
-    spec = LadderSpec(sizes=sizes, budget=budget, name=str(d.get("name", "ladder")), model=model,
-                      train=train, schedules=schedules, data=data, mixtures=[], seeds=[int(s) for s in seeds], qat=qat)
+    spec = LadderSpec(sizes=sizes, budget=budget, name=name, model=model,
+                      train=train, schedules=schedules, data=data, mixtures=[], seeds=seeds, qat=qat)
     domains = spec.domains()
     if not domains:
         raise SpecError("[data]: the corpus has no domains")
@@ -335,21 +383,49 @@ def _resolve_paths(d: dict, base: Path) -> dict:
     return {**d, "data": data}
 
 
+def _is_path(text: str) -> bool:
+    """Whether a string given as a spec names a file rather than holding TOML text: one line that
+    is an existing file, or one line without ``=`` (every TOML spec sets a key)."""
+    if "\n" in text:
+        return False
+    try:
+        return "=" not in text or Path(text).is_file()
+    except (OSError, ValueError):   # a name too long, or with a NUL byte: TOML text
+        return False
+
+
+def _read_spec_file(path: Path) -> dict:
+    """The dict a spec file holds: JSON for a ``.json`` file, TOML otherwise; SpecErrors name the file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError(f"cannot read ladder spec {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"cannot read ladder spec {path}: {e}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise SpecError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    else:
+        try:
+            d = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise SpecError(f"{path}: not valid TOML: {e}") from None
+    if not isinstance(d, dict):
+        raise SpecError(f"{path}: a ladder spec is an object of keys (sizes, budget, ...), got {type(d).__name__} {d!r:.60}")
+    return d
+
+
 def load_spec(source) -> LadderSpec:
-    """A :class:`LadderSpec` from a spec, a dict, a path to a TOML file, or TOML text."""
+    """A :class:`LadderSpec` from a spec, a dict, a path to a ``.json`` or TOML file, or TOML text."""
     if isinstance(source, LadderSpec):
         return source
     if isinstance(source, dict):
         return spec_from_dict(source)
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith(".toml")):
+    if isinstance(source, Path) or (isinstance(source, str) and _is_path(source)):
         path = Path(source)
-        try:
-            d = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise SpecError(f"{path}: not valid TOML: {e}") from None
-        except OSError as e:
-            raise SpecError(f"cannot read ladder spec {path}: {e}") from None
-        return spec_from_dict(_resolve_paths(d, path.parent))
+        return spec_from_dict(_resolve_paths(_read_spec_file(path), path.parent))
     if isinstance(source, str):
         try:
             return spec_from_dict(tomllib.loads(source))

@@ -298,21 +298,28 @@ def cmd_ladder_run(args) -> None:
 
 
 def cmd_ladder_status(args) -> None:
-    from ladders import ladder_status
+    from ladders import SpecError, ladder_status
     if not Path(args.dir).is_dir():
         raise InputError(f"no ladder directory {args.dir}")
-    status = ladder_status(args.dir)
+    try:
+        status = ladder_status(args.dir)
+    except SpecError as e:              # a ladder.json, status.json or config.json that is not what it should be
+        raise InputError(str(e)) from None
     _emit(args, {"runs": status.to_dict(orient="records")}, status.to_string(index=False))
 
 
 def cmd_demo(args) -> None:
+    from ladders import SpecError
     from .demo import run_demo, summary_text
     spec = None
     if args.spec:                       # hidden: a ladder spec replacing the preset (tests, experiments)
         from pathlib import Path
         spec = json.loads(Path(args.spec).read_text()) if args.spec.endswith(".json") else args.spec
-    report = run_demo(args.out, quick=args.quick, workers=args.workers, progress=True, spec=spec,
-                      ladder_seed=args.seed)
+    try:
+        report = run_demo(args.out, quick=args.quick, workers=args.workers, progress=True, spec=spec,
+                          ladder_seed=args.seed)
+    except SpecError as e:              # e.g. a corrupt status.json left in --out by another program
+        raise InputError(str(e)) from None
     _emit(args, report, summary_text(report))
 
 

@@ -107,7 +107,10 @@ def schedule_array(description, total_steps: int | None = None) -> np.ndarray:
     total = total if total is not None else total_steps
     if total is None:
         raise InputError(f"schedule {description!r}: give its length (total_steps=T)")
-    return ls.lr_array(sched, int(total))
+    try:
+        return ls.lr_array(sched, int(total))
+    except ValueError as e:             # e.g. a warmup as long as the run
+        raise InputError(f"schedule {describe(description)!r}: {e}") from None
 
 
 def describe(description) -> str:

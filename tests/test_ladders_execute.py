@@ -93,9 +93,10 @@ def test_failing_run_is_recorded_and_the_ladder_goes_on(tmp_path):
     texts.mkdir()
     for i in range(6):
         (texts / f"f{i}.txt").write_text("some text " * 100)
-    spec = {**SPEC, "data": {"text": {"notes": [str(p) for p in sorted(texts.glob("*.txt"))]}},
-            "sizes": SPEC["sizes"][:1], "budget": {"tokens": [8 * 8 * 32]}}
-    (texts / "f0.txt").unlink()  # the corpus cannot be read when the run starts
+    from ladders.spec import load_spec
+    spec = load_spec({**SPEC, "data": {"text": {"notes": [str(p) for p in sorted(texts.glob("*.txt"))]}},
+                      "sizes": SPEC["sizes"][:1], "budget": {"tokens": [8 * 8 * 32]}})
+    (texts / "f0.txt").unlink()  # checked when the spec was loaded; gone when the run starts
     status = run_ladder(spec, tmp_path / "out", max_workers=1, progress=False)
     assert status.status.tolist() == ["failed"]
     assert "No such file" in status.error[0] or "FileNotFound" in status.error[0]
@@ -142,3 +143,47 @@ def test_a_domain_without_text_is_a_clear_error(tmp_path):
     status = run_ladder(spec, tmp_path / "out", max_workers=1, progress=False)
     assert status.status.tolist() == ["failed"]
     assert "domain 'notes'" in status.error[0] and "empty" in status.error[0]
+
+
+def _ladder_dir(tmp_path, ladder=None, config=None, status=None):
+    """A ladder folder with ``ladder.json`` and run ``r1``'s files holding the given texts (None: absent)."""
+    (tmp_path / "r1").mkdir(parents=True)
+    for path, text in ((tmp_path / "ladder.json", ladder), (tmp_path / "r1" / "config.json", config),
+                       (tmp_path / "r1" / "status.json", status)):
+        if text is not None:
+            path.write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize("files,names", [
+    ({"ladder": '{"runs": ['}, ["ladder.json", "not valid JSON (line 1, column 11"]),
+    ({"ladder": "[1, 2]"}, ["ladder.json", "not a JSON object"]),
+    ({"ladder": '{"x": 1}'}, ["ladder.json", "'runs'"]),
+    ({"ladder": '{"runs": "r1"}'}, ["ladder.json", "'runs'"]),
+    ({"config": "nope"}, ["r1/config.json", "not valid JSON"]),
+    ({"config": '{"model": 3}'}, ["r1/config.json", "'model'"]),
+    ({"config": "{}", "status": "{bad"}, ["r1/status.json", "not valid JSON (line 1, column 2"]),
+    ({"config": "{}", "status": '"done"'}, ["r1/status.json", "not a JSON object"]),
+    ({"config": "{}", "status": '{"step": 3}'}, ["r1/status.json", "no 'status'"]),
+])
+def test_a_broken_ladder_folder_is_a_spec_error_naming_the_file(tmp_path, files, names):
+    from ladders.spec import SpecError
+    out = _ladder_dir(tmp_path / "lad", **files)
+    with pytest.raises(SpecError) as e:
+        ladder_status(out)
+    assert all(n in str(e.value) for n in names), str(e.value)
+    assert str(out) in str(e.value)
+
+
+def test_a_corrupt_run_file_stops_the_ladder_before_any_run(tmp_path):
+    """run_ladder reads every run's config.json and status.json before training: a corrupt one is a
+    SpecError naming it, and nothing trains."""
+    from ladders.spec import SpecError, load_spec
+    spec = {**SPEC, "sizes": SPEC["sizes"][:1], "budget": {"tokens": [8 * 8 * 32, 16 * 8 * 32]}}
+    first, second = (r.run for r in load_spec(spec).runs())
+    for name, text, out in (("status.json", "{bad", tmp_path / "a"), ("config.json", "", tmp_path / "b")):
+        (out / second).mkdir(parents=True)
+        (out / second / name).write_text(text)
+        with pytest.raises(SpecError, match=f"run {second}: .*{name} is not valid JSON"):
+            run_ladder(spec, out, max_workers=1, progress=False)
+        assert not (out / first).exists()

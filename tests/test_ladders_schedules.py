@@ -80,6 +80,18 @@ def test_rewarm_is_a_wsd_then_a_second_cycle():
     ({"kind": "wsd", "peak": 1, "decay_shape": "exponential"}, "floor > 0"),
     ({"kind": "cosine", "peak": -1}, "positive"),
     ({"kind": "cosine", "peak": 1, "floor": 2}, "floor"),
+    ({"kind": "cosine", "peak": "abc"}, "peak='abc' is not a number"),
+    ({"kind": "cosine", "peak": True}, "peak=True is not a number"),
+    ({"kind": "cosine", "peak": 0}, "peak must be a positive"),
+    ({"kind": "cosine", "peak": 1, "floor": "abc"}, "floor='abc' is not a number"),
+    ({"kind": "cosine", "peak": 1, "warmup": "abc"}, "warmup='abc' is not a number"),
+    ({"kind": "cosine", "peak": 1, "warmup": float("nan")}, "warmup=nan is not a finite number"),
+    ({"kind": "cosine", "peak": 1, "warmup": 1.5}, "warmup=1.5 must be a whole number"),
+    ({"kind": "wsd", "peak": 1, "decay_fraction": "abc"}, "decay_fraction='abc' is not a number"),
+    ({"kind": "multistep", "peak": 1, "milestones": ["abc"]}, "milestones='abc' is not a number"),
+    ({"kind": "multistep", "peak": 1, "milestones": [-3]}, "milestones=-3 must be a whole number"),
+    ({"kind": "multistep", "peak": 1, "gamma": -1}, "gamma must be >= 0"),
+    ({"kind": "rewarm", "peak": 1, "rewarm_warmup": "x"}, "rewarm_warmup='x' is not a number"),
 ])
 def test_bad_schedules(d, match):
     with pytest.raises(ValueError, match=match):
@@ -90,7 +102,7 @@ def test_bad_schedules(d, match):
 @given(kind=st.sampled_from(["constant", "cosine", "linear", "wsd"]), total=st.integers(1, 400),
        warmup=st.integers(0, 50), peak=st.floats(1e-5, 1.0), frac=st.floats(0, 1))
 def test_schedule_properties(kind, total, warmup, peak, frac):
-    d = {"kind": kind, "peak": peak, "warmup": warmup}
+    d = {"kind": kind, "peak": peak, "warmup": warmup % total}    # shorter than the run (else an error)
     if kind == "wsd":
         d["decay_fraction"] = frac
     lr = lr_array(d, total)
@@ -112,3 +124,34 @@ def test_scale_rates_scales_absolute_rates_only():
     s = scale_rates("rewarm:peak=0.003,warmup=10,decay_fraction=0.2,floor=0.0003,rewarm_fraction=0.3,rewarm_peak=0.002", 0.5)
     assert (s["peak"], s["floor"], s["rewarm_peak"], s["decay_fraction"]) == (0.0015, 0.00015, 0.001, 0.2)
     assert scale_rates("multistep:peak=0.001,milestones=100,gamma=0.3", 2.0)["gamma"] == 0.3
+
+
+@pytest.mark.parametrize("text,match", [
+    ("cosine:peak=abc", "peak='abc' is not a number"),
+    ("cosine:peak=1e-3,floor=abc", "floor='abc' is not a number"),
+    ("cosine:peak=1e-3,warmup=abc", "warmup='abc' is not a number"),
+    ("wsd:peak=1e-3,decay_fraction=abc", "decay_fraction='abc' is not a number"),
+    ("multistep:peak=1e-3,milestones=abc", "milestones='abc' is not a number"),
+    ("cosine:peak=1e-3,peak=2e-3", "key 'peak' is given more than once"),
+    ("cosine:peak=0", "peak must be a positive"),
+])
+def test_bad_schedule_strings_are_value_errors_naming_the_key(text, match):
+    with pytest.raises(ValueError, match=match):
+        parse_schedule(text)
+
+
+def test_schedule_objects_are_checked_before_use():
+    """A schedule built directly (the planner's candidates) is validated like a dict: peak 0 was a
+    ZeroDivisionError in the exponential decay."""
+    with pytest.raises(ValueError, match="peak must be a positive"):
+        lr_array(WSD(0.0, 0, 0.2, "exponential", 0.0), 100)
+
+
+def test_a_warmup_in_updates_must_be_shorter_than_the_run():
+    with pytest.raises(ValueError, match=r"warmup=50000 updates is not shorter than the run \(1000 updates\)"):
+        lr_array("cosine:peak=1e-3,warmup=50000", 1000)
+    with pytest.raises(ValueError, match="warmup=1000 updates"):
+        lr_array("cosine:peak=1e-3,warmup=1000", 1000)
+    assert lr_array("cosine:peak=1e-3,warmup=999", 1000)[998] == pytest.approx(1e-3)
+    assert len(lr_array("cosine:peak=1e-3,warmup=0.99", 1)) == 1      # a fraction fits any run
+    assert len(lr_array("cosine:peak=1e-3,warmup=10", 0)) == 0

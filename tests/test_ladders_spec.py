@@ -75,6 +75,22 @@ def test_make_run_for_a_held_out_model():
     (lambda d: d.update(schedules=[{"kind": "cosine"}]), "peak"),
     (lambda d: d.update(sizes=[]), "sizes"),
     (lambda d: d["train"].update(lr_base_width=0), "lr_base_width must be a positive width"),
+    (lambda d: d.update(seed="x"), "seed must be an integer >= 0, got 'x'"),
+    (lambda d: d.update(seed=1.5), "seed must be an integer"),
+    (lambda d: d.update(seed=True), "seed must be an integer"),
+    (lambda d: d.update(seed=-1), "seed must be an integer >= 0"),
+    (lambda d: d.update(seeds=[0, "1"]), "seeds must be a non-empty list of integers"),
+    (lambda d: d.update(seeds=[]), "seeds must be a non-empty list"),
+    (lambda d: d.update(seed=0, seeds=[1]), "either 'seed' or 'seeds'"),
+    (lambda d: d.update(name=5), "name must be a string, got 5"),
+    (lambda d: d.update(schedules=[{"kind": "cosine", "peak": "abc"}]), r"schedules\[0\]: .*peak='abc' is not a number"),
+    (lambda d: d.update(schedules=[{"kind": "cosine", "peak": 3e-3, "warmup": 10**6}]), "warmup=1000000 updates"),
+    (lambda d: d.update(data={"text": "notes.txt"}), r"\[data.text\] must be a table"),
+    (lambda d: d.update(data={"text": {"notes": ["nonexist/a.txt"]}}), "nonexist/a.txt is not an existing file"),
+    (lambda d: d.update(data={"text": {"notes": "nonexist/"}}), "nonexist/ does not exist"),
+    (lambda d: d.update(data={"text": {"notes": [3]}}), "3 is not a path"),
+    (lambda d: d.update(data={"arrays": {"web": {"train": "no.bin", "validation": "no.bin"}}, "vocab": 300}),
+     "the train token file 'no.bin' does not exist"),
 ])
 def test_bad_specs_get_clear_errors(edit, match):
     d = {"sizes": [{"width": 32, "depth": 2, "heads": 2}], "budget": {"tokens_per_param": [2]}, "train": {}}
@@ -102,6 +118,8 @@ def test_demo_presets_and_held_out_run():
 
 def test_corpus_paths_in_a_spec_file_are_relative_to_it(tmp_path, monkeypatch):
     (tmp_path / "corpus").mkdir()
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / "corpus" / name).write_text("text")
     (tmp_path / "ladder.toml").write_text(
         'sizes = [{width = 32, depth = 2, heads = 2}]\n[budget]\ntokens = [1000]\n'
         '[data.text]\nnotes = ["corpus/a.txt", "corpus/b.txt"]\n')
@@ -159,3 +177,26 @@ def test_the_shipped_lr_width_sweep_spec_expands():
     assert sorted({(r.model.width, r.schedule["peak"]) for r in runs}) == [
         (w, p) for w in (32, 64, 128) for p in (1e-3, 3e-3, 1e-2)]
     assert {r.tokens for r in runs} == {1200000}
+
+
+def test_a_spec_file_is_read_by_its_suffix_and_a_missing_one_is_named(tmp_path):
+    """A .json spec is JSON (the CLI's `ladder run SPEC` takes .toml or .json), any other file TOML;
+    a missing file is named as missing, not parsed as TOML text; one-line TOML text still works."""
+    import json
+    d = {"sizes": [{"width": 32, "depth": 2, "heads": 2}], "budget": {"tokens": [1000]}, "seed": 3}
+    (tmp_path / "spec.json").write_text(json.dumps(d))
+    assert load_spec(tmp_path / "spec.json").seeds == [3]
+    assert load_spec(str(tmp_path / "spec.json")).seeds == [3]
+    (tmp_path / "spec.cfg").write_text('seed = 4\nsizes = [{width = 32, depth = 2, heads = 2}]\n[budget]\ntokens = [1000]\n')
+    assert load_spec(str(tmp_path / "spec.cfg")).seeds == [4]
+    for name, text, match in [("bad.json", "{bad", "bad.json: not valid JSON \\(line 1, column 2"),
+                              ("list.json", "[1, 2]", "list.json: a ladder spec is an object"),
+                              ("bad.yaml", "sizes: []", "bad.yaml: not valid TOML")]:
+        (tmp_path / name).write_text(text)
+        with pytest.raises(SpecError, match=match):
+            load_spec(str(tmp_path / name))
+    for missing in ("missing.json", "missing.toml", "missing"):
+        with pytest.raises(SpecError, match=f"cannot read ladder spec .*{missing}: no such file"):
+            load_spec(str(tmp_path / missing))
+    (run,) = expand_spec("sizes = [{width = 32, depth = 2, heads = 2, tokens = [1000]}]")
+    assert run.tokens == 1000
