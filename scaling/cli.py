@@ -215,10 +215,15 @@ def cmd_predict(args) -> None:
     if args.schedule or args.schedules:     # whole-curve laws: a curve for a schedule, or runs with their schedules
         from .curves import cli_predict
         return cli_predict(args, _emit)
+    given = {"params": args.params, "tokens": args.tokens, "flops": args.flops, "loss": args.loss}
+    point = [f"--{k}" for k, v in given.items() if v is not None]
+    if args.data and point:
+        raise InputError(f"give either --data RUNS or a point ({' '.join(point)}), not both")
+    if len(point) == 3 and "--loss" not in point:
+        raise InputError("give two of --params, --tokens, --flops: the third follows from C = 6ND")
     result = _load_predict(args)
     if args.data:
         return predict_rows(args, result.predict)
-    given = {"params": args.params, "tokens": args.tokens, "flops": args.flops, "loss": args.loss}
     rows = pd.DataFrame({k: [v] for k, v in given.items() if v is not None})
     if rows.empty:
         raise InputError("give the point to predict (--params N --tokens D, or --flops C; --loss L for a law of "
@@ -265,6 +270,11 @@ def cmd_plan(args) -> None:
     flag = FAMILY_FLAGS.get(getattr(getattr(result, "law", None), "name", None))
     if flag:
         raise InputError(f"a {result.law.name!r} fit plans with {flag} (see scaling plan --help)")
+    if args.params is not None or args.tokens is not None:
+        raise InputError("--params and --tokens plan with --mixture or --qat; a compute plan takes --flops C "
+                         "(or --loss L with --inference-tokens T)")
+    if args.inference_tokens is not None and args.loss is None:
+        raise InputError("--inference-tokens goes with --loss L (inference-aware sizing), not with --flops")
     out = plan(result, flops=args.flops, loss=args.loss, inference_tokens=args.inference_tokens, level=args.level)
     keys = [k for k, v in out.items() if isinstance(v, float) and not k.endswith("_interval")]
     lines = [f"plan from {result.law.name} ({result.options.get('published') or args.fit}), {out['accounting']}"]
