@@ -20,6 +20,7 @@ from .errors import InputError
 
 FLOPS_PER_PARAM_TOKEN = 6.0
 POSITIVE = ("params", "tokens", "flops", "loss")
+MAX_NATS = 50.0            # a loss above this is not per-token cross-entropy in nats: ln(vocabulary) is far below
 NUMERIC = ("step", "lr", "bits", "qat_fraction")     # numbers where given (an empty cell may be allowed)
 KEY = ("run", "params", "tokens", "step", "dataset", "bits", "qat_fraction")   # what tells two rows apart
 NAMES = ("run", "dataset")                  # label columns: every row must have one
@@ -113,6 +114,11 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
         if bad.size:
             raise InputError(f"column {col!r}, row {bad[0]}: value {_shown(df[col].iloc[bad[0]])} is not a positive finite number"
                              f" ({bad.size} such row(s)); fix or remove them")
+        high = np.flatnonzero(values > MAX_NATS) if col == "loss" else []
+        if len(high):
+            raise InputError(f"column 'loss', row {high[0]}: value {_shown(df[col].iloc[high[0]])} is not a cross-entropy in "
+                             f"nats per token (above {MAX_NATS:g}, the log of a vocabulary of 5e21); a perplexity? give its "
+                             f"log. A per-sequence sum? divide by the tokens ({len(high)} such row(s))")
         df[col] = values
     for col in [c for c in df.columns if (c in NUMERIC or str(c).startswith("mix.")) and not pd.api.types.is_numeric_dtype(df[c])]:
         values = pd.to_numeric(df[col], errors="coerce")

@@ -38,6 +38,12 @@ def test_a_row_without_a_run_or_dataset_name_is_named(column):
         read_runs(table)
 
 
+def test_a_loss_on_the_wrong_scale_is_named():
+    """Above 50 nats per token a loss is not a per-token cross-entropy (a perplexity, a per-sequence sum)."""
+    with pytest.raises(InputError, match=r"column 'loss', row 1: value 120.0 is not a cross-entropy in nats per token"):
+        read_runs(GOOD.assign(loss=[3.1, 120.0, 2.9]))
+
+
 def test_missing_column_and_duplicates():
     with pytest.raises(InputError, match="tokens"):
         read_runs(GOOD.rename(columns={"tokens": "tokns"}))
