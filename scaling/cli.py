@@ -298,13 +298,19 @@ def cmd_laws(args) -> None:
     _emit(args, obj, text)
 
 
-def cmd_ladder_run(args) -> None:
+def cmd_ladder_run(args) -> int:
     from ladders import SpecError, run_ladder
     try:
         status = run_ladder(args.spec, args.out, max_workers=args.workers, progress=not args.json)
     except SpecError as e:
         raise InputError(str(e)) from None
     _emit(args, {"runs": status.to_dict(orient="records")}, status.to_string(index=False))
+    failed = status[status["status"] == "failed"]
+    if len(failed):                     # a run that raised (not one that diverged): the ladder did not do its job
+        print(f"error: {len(failed)} of {len(status)} runs failed; the first, {failed['run'].iloc[0]}: "
+              f"{failed['error'].iloc[0]} (its status.json has the traceback; a rerun resumes the others)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_ladder_status(args) -> None:
@@ -486,7 +492,7 @@ def main(argv=None) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            args.func(args)
+            code = args.func(args)       # a command may end with its own code (a ladder whose runs failed: 1)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -500,7 +506,7 @@ def main(argv=None) -> int:
     finally:
         for message in dict.fromkeys(str(w.message) for w in caught or []):   # each once, in order
             print(f"warning: {message}", file=sys.stderr)
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -144,6 +144,16 @@ def test_bad_flags_and_hand_edited_fit_files_exit_2(capsys, runs_csv, tmp_path):
     assert code == 0 and (tmp_path / "figure.png").exists()
 
 
+def test_a_ladder_whose_runs_fail_exits_1_with_its_status(capsys, tmp_path):
+    """A run that raises (here: a token budget no array can hold) is recorded as failed and the ladder goes on;
+    the command then says so and exits 1 - the status table is still the JSON on stdout."""
+    spec = tmp_path / "huge.toml"
+    spec.write_text('sizes = [{width = 32, depth = 2, heads = 2}]\n[budget]\ntokens = [1e300]\n')
+    code, out, err = run(capsys, "ladder", "run", spec, "--out", tmp_path / "out", "--workers", 1, "--json")
+    assert code == 1 and json.loads(out)["runs"][0]["status"] == "failed"
+    assert "1 of 1 runs failed" in err and "Maximum allowed dimension" in err
+
+
 def test_console_script_json_is_the_only_stdout():
     proc = subprocess.run([sys.executable, "-m", "scaling.cli", "plan", "--published", "besiroglu2024",
                            "--flops", "1e23", "--json"], capture_output=True, text=True, timeout=120)
