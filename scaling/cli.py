@@ -215,11 +215,12 @@ def cmd_predict(args) -> None:
     if args.schedule or args.schedules:     # whole-curve laws: a curve for a schedule, or runs with their schedules
         from .curves import cli_predict
         return cli_predict(args, _emit)
-    given = {"params": args.params, "tokens": args.tokens, "flops": args.flops, "loss": args.loss}
-    point = [f"--{k}" for k, v in given.items() if v is not None]
+    given = {"params": args.params, "tokens": args.tokens, "flops": args.flops, "loss": args.loss,
+             "bits": args.bits, "qat_fraction": args.qat_fraction}
+    point = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
     if args.data and point:
         raise InputError(f"give either --data RUNS or a point ({' '.join(point)}), not both")
-    if len(point) == 3 and "--loss" not in point:
+    if all(given[k] is not None for k in ("params", "tokens", "flops")):
         raise InputError("give two of --params, --tokens, --flops: the third follows from C = 6ND")
     result = _load_predict(args)
     if args.data:
@@ -227,7 +228,7 @@ def cmd_predict(args) -> None:
     rows = pd.DataFrame({k: [v] for k, v in given.items() if v is not None})
     if rows.empty:
         raise InputError("give the point to predict (--params N --tokens D, or --flops C; --loss L for a law of "
-                         "a loss) or --data RUNS")
+                         "a loss; --bits B --qat-fraction F too for a QAT law) or --data RUNS")
     pred = result.predict(rows).iloc[0]
     span = lambda stem: None if pd.isna(pred[f"{stem}_lo"]) else [float(pred[f"{stem}_lo"]), float(pred[f"{stem}_hi"])]
     stems = result.columns() if hasattr(result, "stages") else [result.law.response]
@@ -406,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--tokens", type=float, metavar="D")
             q.add_argument("--flops", type=float, metavar="C", help="instead of --tokens: D = C / (6N)")
             q.add_argument("--loss", type=float, metavar="L", help="the input of a law of a loss (loss2loss, error, sigmoid)")
+            q.add_argument("--bits", type=float, metavar="B", help="qat: the bit width of the point")
+            q.add_argument("--qat-fraction", type=float, metavar="F", help="qat: the share of training done QAT")
             q.add_argument("--data", metavar="RUNS", help="predict every row of a runs table (a file or a folder of per-run files)")
             q.add_argument("--map", action="append", metavar="COL=NAME")
             q.add_argument("--out", metavar="PRED.csv")

@@ -113,6 +113,11 @@ def schedule_array(description, total_steps: int | None = None) -> np.ndarray:
         raise InputError(f"schedule {describe(description)!r}: {e}") from None
 
 
+def total_steps(description) -> int | None:
+    """The length a description carries (``total_steps``), or None."""
+    return _split_total(description)[1]
+
+
 def describe(description) -> str:
     """The canonical string form of a description, with ``total_steps`` when it has one."""
     sched, total = _split_total(description)

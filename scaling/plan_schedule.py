@@ -101,6 +101,9 @@ def plan_schedule(fit: FitResult, flops=None, steps: int | None = None, peak: fl
     families = ("constant", "cosine", "linear", "multistep", "wsd") if families is None else tuple(families)
     fractions = DECAY_FRACTIONS if decay_fractions is None else tuple(float(f) for f in decay_fractions)
     cand = dict(candidates) if isinstance(candidates, dict) else {curves.describe(c): c for c in (candidates or [])}
+    if steps is None and cand:          # the candidates' own length, when they all carry the same one
+        lengths = {len(c) if not curves.is_description(c) else curves.total_steps(c) for c in cand.values()}
+        steps = lengths.pop() if len(lengths) == 1 and None not in lengths else None
     if families and steps is None:
         raise InputError("give the step budget: steps=T (scaling plan FIT.json --steps T)")
     if families and peak is None:

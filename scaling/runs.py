@@ -48,12 +48,23 @@ def _load(source) -> pd.DataFrame:
         raise InputError(f"cannot read {path}: {reason} (is it a valid {path.suffix.lower()[1:]} table?)") from None
     if df.empty:
         raise InputError(f"{path} holds no rows (columns: {list(df.columns)})")
-    mangled = [c for c in map(str, df.columns) if path.suffix.lower() == ".csv" and "." in c   # pandas renames a
-               and c.rsplit(".", 1)[1].isdigit() and c.rsplit(".", 1)[0] in df.columns]        # repeated header "a.1"
-    if mangled:
-        raise InputError(f"{path}: column {mangled[0].rsplit('.', 1)[0]!r} appears more than once in the header "
-                         f"(the reader named a copy {mangled[0]!r}); keep one")
+    df.columns = [c.strip() if isinstance(c, str) else c for c in df.columns]   # ' loss ' is 'loss'
+    if path.suffix.lower() == ".csv":
+        _check_csv_header(df, path)
     return df
+
+
+def _check_csv_header(df: pd.DataFrame, path: Path) -> None:
+    """What pandas' CSV reader does quietly with a malformed header, as an error: rows with one field more than
+    the header (a trailing comma) make the first column the index; a repeated name ``a`` becomes ``a.1``."""
+    if not isinstance(df.index, pd.RangeIndex):
+        raise InputError(f"{path}: the rows have one field more than the header (a trailing comma, or an unnamed "
+                         "first column?); give every column a name")
+    names = [str(c) for c in df.columns]
+    copies = [c for c in names if "." in c and c.rsplit(".", 1)[1].isdigit() and c.rsplit(".", 1)[0] in names]
+    if copies:
+        raise InputError(f"{path}: column {copies[0].rsplit('.', 1)[0]!r} appears more than once in the header "
+                         f"(the reader named a copy {copies[0]!r}); keep one")
 
 
 def read_folder(folder, pattern: str = "*") -> pd.DataFrame:

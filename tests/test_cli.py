@@ -73,6 +73,7 @@ BAD = {
     "ragged": ("params,tokens,loss\n1e7,2e8,3.1\n2e7,4e8,3.0,1,2\n", "Expected 3 fields in line 3"),
     "not utf-8": ("params,tokens,loss\n1e7,2e8,3.1\n".encode("utf-16"), "can't decode"),
     "repeated header": ("params,params,tokens,loss\n1e7,2e7,2e8,3.1\n", "'params' appears more than once"),
+    "trailing comma": ("params,tokens,loss\n1e7,2e8,3.1,\n2e7,4e8,3.0,\n", "one field more than the header"),
 }
 
 
@@ -140,6 +141,8 @@ def test_bad_flags_and_hand_edited_fit_files_exit_2(capsys, runs_csv, tmp_path):
         bad.write_text(json.dumps(d))
         code, out, err = run(capsys, "predict", bad, "--params", 1e9, "--tokens", 2e10, "--json")
         assert code == 2 and out == "" and word in err, (word, err)
+    code, out, _ = run(capsys, "predict", "--published", "dremov2025", "--params", 1e8, "--tokens", 2e9, "--bits", 4, "--json")
+    assert code == 0 and json.loads(out)["inputs"]["bits"] == 4.0       # a QAT law's point from the flags
     code, _, _ = run(capsys, "plot", fit_path, "--out", tmp_path / "figure")
     assert code == 0 and (tmp_path / "figure.png").exists()
 

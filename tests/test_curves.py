@@ -244,6 +244,15 @@ def test_the_schedule_planner_names_impossible_settings(options, match):
         scaling.plan(fit, **{"steps": 4000, "peak": 1e-3, "warmup": 100, **options})
 
 
+def test_the_schedule_planners_budget_is_its_candidates_length_when_they_share_one():
+    fit = scaling.FitResult(law=tissue.LAW, params={"L0": 2.0, "A": 0.5, "alpha": 0.5, "C": 0.3}, se={}, ci={})
+    plan = scaling.plan(fit, candidates=["cosine:peak=1e-3,warmup=100,total_steps=3000"], peak=1e-3, warmup=100)
+    assert plan["steps"] == 3000 and {r["steps"] for r in plan["ranking"]} == {3000}
+    with pytest.raises(InputError, match="give the step budget"):      # two lengths: no budget to infer
+        scaling.plan(fit, candidates=["cosine:peak=1e-3,total_steps=3000", "constant:peak=1e-3,total_steps=2000"],
+                     peak=1e-3)
+
+
 # -- errors ---------------------------------------------------------------------------------
 def _curve_rows(lr, steps, run="a"):
     return pd.DataFrame({"run": run, "step": steps, "lr": lr[steps], "loss": 3.0 - 0.1 * np.log1p(steps)})

@@ -38,6 +38,12 @@ def test_a_row_without_a_run_or_dataset_name_is_named(column):
         read_runs(table)
 
 
+def test_spaces_around_header_names_are_not_part_of_them(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text(" params , tokens ,loss \n1e7,2e8,3.1\n2e7,4e8,3.0\n")
+    assert list(read_runs(path).columns[:3]) == ["params", "tokens", "loss"]
+
+
 def test_a_loss_on_the_wrong_scale_is_named():
     """Above 50 nats per token a loss is not a per-token cross-entropy (a perplexity, a per-sequence sum)."""
     with pytest.raises(InputError, match=r"column 'loss', row 1: value 120.0 is not a cross-entropy in nats per token"):
