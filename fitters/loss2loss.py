@@ -182,7 +182,9 @@ def validate(params: Mapping[str, float], X: Mapping) -> None:
     if below.size:
         raise ValueError(f"row {below[0]}: source loss {lx[below[0]]:.4g} is not above the fitted shift "
                          f"E_x = {params['E_x']:.4g} ({below.size} such row(s)); the shifted power law is undefined "
-                         f"below the source dataset's irreducible loss")
+                         f"below the source dataset's irreducible loss (a shift fitted with K and kappa, shifts='fit', "
+                         f"sits just below the smallest source loss it saw: to extrapolate, take the shifts from "
+                         f"per-dataset fits, shifts='scaling', or give them, shifts={{'E_x': ..., 'E_y': ...}})")
 
 
 LAW = Law(
