@@ -12,6 +12,7 @@ from fitters import approaches as _approaches
 
 from .errors import InputError
 from .fit import select_dataset
+from .result import check_level
 from .runs import read_runs
 
 APPROACHES = {"approach1": _approaches.approach1, "approach2": _approaches.approach2}
@@ -20,9 +21,7 @@ APPROACHES = {"approach1": _approaches.approach1, "approach2": _approaches.appro
 def isoflop_fit(approach: str, runs, *, columns=None, dataset: str | None = None, **options):
     """Run ``approach`` ("approach1" or "approach2") on a runs table; options go to it
     (e.g. ``n_bins=30``; ``budget_rtol=0.3``, ``loss_window=0.1``, ``level=0.95``)."""
-    level = options.get("level")
-    if level is not None and not 0 < float(level) < 1:
-        raise InputError(f"level={level}: a confidence level is between 0 and 1, e.g. 0.95")
+    check_level(options.get("level"))
     bad = [f"{k}={v}" for k, v in options.items() if isinstance(v, float) and not np.isfinite(v)]
     if bad:
         raise InputError(f"{approach}: {bad[0]} is not a number")

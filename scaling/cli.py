@@ -241,13 +241,12 @@ def cmd_predict(args) -> None:
     _emit(args, obj, "\n".join(text))
 
 
-FAMILY_FLAGS = {"qat": "--qat", "qat-closed-form": "--qat", "tissue": "--steps T (or --schedule S)",
-                "multipower": "--steps T (or --schedule S)",
-                **{name: "--mixture" for name in ("mixture-ye", "mixture-additive", "mixture-joint", "mixture-linear")}}
+PLANNER_FLAGS = {"plan_schedule": "--steps T (or --schedule S)", "plan_mixture": "--mixture",
+                 "plan_qat": "--qat", "plan_closed_form": "--qat"}   # a family planner's flag on `scaling plan`
 
 
 def cmd_plan(args) -> None:
-    from .plan import plan, weak_note
+    from .plan import PLANNERS, plan, weak_note
     if args.qat:                                    # QAT: the optimal fraction, or the bit width for a memory budget
         from .plan_qat import cli_plan as qat_plan
         return qat_plan(args, _load(args), _emit)
@@ -268,7 +267,8 @@ def cmd_plan(args) -> None:
         from .plan_schedule import cli_plan as schedule_plan
         return schedule_plan(args, _load(args), _emit)
     result = _load(args)
-    flag = FAMILY_FLAGS.get(getattr(getattr(result, "law", None), "name", None))
+    planner = PLANNERS.get(getattr(getattr(result, "law", None), "name", None))
+    flag = PLANNER_FLAGS.get(getattr(planner, "__name__", None))
     if flag:
         raise InputError(f"a {result.law.name!r} fit plans with {flag} (see scaling plan --help)")
     if args.params is not None or args.tokens is not None:

@@ -25,7 +25,7 @@ from ladders.train import enable_compilation_cache
 
 from .errors import InputError
 from .curves import is_curve_law, logged_rates
-from .result import FitResult, design, percentile_interval
+from .result import FitResult, check_level, design, percentile_interval
 from .runs import read_runs
 
 REACHED_RTOL = 1e-5         # a start "reached the best" when its objective is within this of the best
@@ -70,8 +70,7 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         raise InputError(str(e.args[0])) from None
     if bootstrap_starts not in boot.MODES:
         raise InputError(f"bootstrap_starts={bootstrap_starts!r}; choose one of {boot.MODES}")
-    if not 0 < level < 1:
-        raise InputError(f"level={level}: a confidence level is between 0 and 1, e.g. 0.95")
+    check_level(level)
     if int(bootstrap) < 0 or int(bootstrap) == 1:
         raise InputError(f"bootstrap={bootstrap}: give 0 (asymptotic intervals) or at least 2 resamples (1 has no spread)")
     if int(seed) < 0:

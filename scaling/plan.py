@@ -19,7 +19,7 @@ import numpy as np
 from fitters.predict import predict_paired
 
 from .errors import InputError
-from .result import FitResult, percentile_interval
+from .result import FitResult, check_level, percentile_interval
 from .runs import FLOPS_PER_PARAM_TOKEN
 
 COARSE, FINE = 801, 201
@@ -184,9 +184,7 @@ def plan(fit: FitResult, flops: float | None = None, **options) -> dict:
     if not isinstance(fit, FitResult):          # e.g. a ChainedFit (loss -> accuracy)
         raise InputError(f"plan takes one fit; got a {type(fit).__name__}: plan with its first step (fit.stages[0]), "
                          "then predict the chain at the planned params and tokens")
-    level = options.get("level")
-    if level is not None and not 0 < float(level) < 1:
-        raise InputError(f"level={level}: a confidence level is between 0 and 1, e.g. 0.95")
+    check_level(options.get("level"))
     planner = PLANNERS.get(fit.law.name)
     if planner is not None:
         return planner(fit, flops=flops, **{k: v for k, v in options.items() if v is not None})

@@ -27,6 +27,12 @@ FORMAT_VERSION = 1
 WEAK_WIDTH = 0.5       # an exponent whose interval is wider than this is reported as weakly identified
 
 
+def check_level(level) -> None:
+    """An InputError unless ``level`` (None: the default) is a confidence level in (0, 1)."""
+    if level is not None and not 0 < float(level) < 1:
+        raise InputError(f"level={level}: a confidence level is between 0 and 1, e.g. 0.95")
+
+
 def percentile_interval(values: np.ndarray, level: float, axis: int = 0):
     """Equal-tailed percentile interval at ``level`` (e.g. 0.95 -> 2.5 % and 97.5 %).
 
