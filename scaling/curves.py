@@ -203,13 +203,18 @@ def _logs(df: pd.DataFrame, what: str) -> dict[str, np.ndarray]:
 
 
 def logged_rates(table: pd.DataFrame, log: pd.DataFrame) -> np.ndarray:
-    """The ``lr`` logged at each row's ``(run, step)`` on any row of ``log`` (NaN where none): kept with a
-    whole-curve fit's data, so that its figure and its predictions at the fitted rows need nothing else."""
-    rates = pd.to_numeric(log["lr"], errors="coerce")
-    known = pd.DataFrame({"run": log["run"].astype(str), "step": log["step"].to_numpy(float), "lr": rates})
-    known = known[known["lr"].notna()].drop_duplicates(["run", "step"])
-    rows = pd.DataFrame({"run": table["run"].astype(str), "step": table["step"].to_numpy(float)})
-    return rows.merge(known, on=["run", "step"], how="left")["lr"].to_numpy(float)
+    """The ``lr`` logged at each row's ``(run, step)`` on any row of ``log`` (NaN where none), read as
+    :func:`_run_log` reads a run's log: kept with a whole-curve fit's data, so that its figure and its
+    predictions at the fitted rows need nothing else."""
+    out = np.full(len(table), np.nan)
+    runs, steps = table["run"].astype(str).to_numpy(), table["step"].to_numpy(float)
+    for run, g in log.groupby(log["run"].astype(str), sort=False):
+        rows = np.flatnonzero(runs == run)
+        if rows.size:
+            logged_steps, lr = _run_log(g, run)
+            at = np.clip(np.searchsorted(logged_steps, steps[rows]), 0, logged_steps.size - 1)
+            out[rows] = np.where(logged_steps[at] == steps[rows], lr[at], np.nan)
+    return out
 
 
 def learning_rates(table: pd.DataFrame, schedules=None, log: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
