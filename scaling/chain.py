@@ -174,8 +174,8 @@ class ChainedFit:
                               "(e.g. below a shift); the interval uses the rest", stacklevel=2)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                out[f"{stem}_lo"] = np.nanpercentile(samples, tail, axis=0)
-                out[f"{stem}_hi"] = np.nanpercentile(samples, 100.0 - tail, axis=0)
+                out[f"{stem}_lo"] = np.fmin(np.nanpercentile(samples, tail, axis=0), point)      # holds the point,
+                out[f"{stem}_hi"] = np.fmax(np.nanpercentile(samples, 100.0 - tail, axis=0), point)  # as FitResult.predict
         return out
 
     # -- reporting -------------------------------------------------------------------------

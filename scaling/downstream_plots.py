@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from .chain import ChainedFit
 from .errors import InputError
-from .plots import _axes, _styled
+from .plots import RUNS_CMAP, _axes, _colorbar, _styled, focus_ylim
 from .result import FitResult, percentile_interval
 from .runs import FLOPS_PER_PARAM_TOKEN
 
@@ -54,12 +56,10 @@ def plot_loss2loss(fit: FitResult, others: Mapping[str, tuple] | None = None, ax
                         label=f"{100 * fit.level:g}% interval")
     p = fit.params
     ax.plot(grid, line, color="C0", label=f"K={p['K']:.3g}, kappa={p['kappa']:.3g}, E_x={p['E_x']:.3g}, E_y={p['E_y']:.3g}")
-    ax.scatter(lx, ly, s=14, color="C0", edgecolor="white", lw=0.4, zorder=3, label=f"fitted pairs ({len(lx)})")
+    ax.scatter(lx, ly, s=18, color="0.15", edgecolor="white", lw=0.5, zorder=3, label=f"fitted pairs ({len(lx)})")
     for i, (label, (ox, oy)) in enumerate((others or {}).items(), start=1):
         ax.scatter(ox, oy, s=22, marker="^", color=f"C{i}", zorder=3, label=label)
-    ys = np.concatenate([ly, line] + [np.asarray(v[1], float) for v in (others or {}).values()])
-    span = float(np.ptp(ys)) or 1.0
-    ax.set_ylim(float(np.min(ys)) - 0.1 * span, float(np.max(ys)) + 0.1 * span)   # a weakly identified band can be huge
+    focus_ylim(ax, ly, line, *[v[1] for v in (others or {}).values()], pad=0.1)
     ax.set_xlabel(f"loss on {opts.get('x', 'x')} (nats/token)")
     ax.set_ylabel(f"loss on {opts.get('y', 'y')} (nats/token)")
     ax.set_title(f"loss-to-loss: {fit.law.formula}")
@@ -77,7 +77,8 @@ def _sigmoid_stage(fit) -> FitResult:
 @_styled
 def plot_sigmoid(fit, ax=None) -> Figure:
     """Step 2 of a task chain, a sigmoid fit (accuracy against task loss) or an error-law fit (top-1 error
-    against loss, Gadre et al. 2024): the law with its band, checkpoints coloured by run."""
+    against loss, Gadre et al. 2024): the law with its band, checkpoints coloured by model size N (when
+    the data carry ``params``)."""
     stage = _sigmoid_stage(fit)
     response = stage.law.response
     fig, ax = _axes(ax)
@@ -89,16 +90,19 @@ def plot_sigmoid(fit, ax=None) -> Figure:
         ax.fill_between(grid, band[0], band[1], color="k", alpha=0.15, lw=0, label=f"{100 * stage.level:g}% interval")
     ax.plot(grid, stage.point_loss({"loss": grid}), color="k",
             label=", ".join(f"{k}={v:.3g}" for k, v in stage.params.items()))
-    if "run" in data.columns:
-        runs = list(dict.fromkeys(data["run"]))
-        colors = {r: f"C{i % 10}" for i, r in enumerate(runs)}
-        ax.scatter(L, data[response], s=10, c=[colors[r] for r in data["run"]], alpha=0.8, zorder=3,
-                   label=f"checkpoints ({len(runs)} runs)")
+    if "params" in data.columns and data["params"].nunique() > 1:
+        n = data["params"].to_numpy(float)
+        norm = LogNorm(n.min(), n.max())
+        ax.scatter(L, data[response], s=12, c=n, cmap=RUNS_CMAP, norm=norm, alpha=0.85, zorder=3,
+                   label=f"checkpoints ({data['run'].nunique() if 'run' in data else len(data)} runs)")
+        _colorbar(fig, ax, norm, mpl.colormaps[RUNS_CMAP], "parameters N")
     else:
-        ax.scatter(L, data[response], s=10, color="C0", zorder=3, label="checkpoints")
-    ax.set_xlabel("task loss" if response == "accuracy" else f"loss on {stage.stored_law_options().get('x', 'x')}")
+        ax.scatter(L, data[response], s=12, color="C0", zorder=3, label="checkpoints")
+    x = "task loss" if response == "accuracy" else f"loss on {stage.stored_law_options().get('x', 'x')}"
+    ax.set_xlabel(f"{x} (nats/token)")
     ax.set_ylabel("accuracy" if response == "accuracy" else "top-1 error")
-    ax.set_title(f"step 2: {stage.law.formula}")
+    what = "step 2" if stage is not fit else ("error law (Gadre et al. 2024)" if response != "accuracy" else "sigmoid")
+    ax.set_title(f"{what}: {stage.law.formula}")
     ax.legend()
     return fig
 
@@ -138,8 +142,8 @@ def plot_chain(fit: ChainedFit, target, held_out=None, n: int = 60, ax=None) -> 
                 fmt="o", color="C3", capsize=3, zorder=4, label="target: predicted")
     if held_out is not None:
         h = pd.DataFrame(held_out)
-        ax.scatter(FLOPS_PER_PARAM_TOKEN * h["params"] * h["tokens"], h[name], marker="*", s=90, color="C2",
-                   zorder=5, label="target: actual")
+        ax.scatter(FLOPS_PER_PARAM_TOKEN * h["params"] * h["tokens"], h[name], marker="*", s=150, facecolor="none",
+                   edgecolor="C2", lw=1.4, zorder=5, label="target: actual")
     ax.set_xscale("log")
     ax.set_xlabel("training compute C = 6ND (FLOPs)")
     ax.set_ylabel(name)

@@ -66,7 +66,7 @@ def _summarise(fit: FitResult, values: dict, level: float | None) -> dict:
     for k, v in values.items():
         out[k] = float(v[0])
         if len(v) > 1:
-            out[f"{k}_interval"] = [float(e) for e in percentile_interval(v[1:], level)]
+            out[f"{k}_interval"] = [float(e) for e in percentile_interval(v[1:], level, point=v[0])]
         else:
             out[f"{k}_interval"] = None
     out["level"] = level

@@ -271,12 +271,12 @@ def plan_mixture(fit: FitResult, flops=None, params=None, tokens=None, caps=None
     out["mixture"] = {d: float(v) for d, v in zip(domains, w)}
     out["loss"] = float(loss_point)
     samples = fit.loss_samples(_design(domains, scale_cols, w[None, :], N, D))
-    out["interval"] = None if samples is None else [float(v) for v in fit.interval(samples[:, 0], level)]
+    out["interval"] = None if samples is None else [float(v) for v in fit.interval(samples[:, 0], level, point=loss_point)]
     out["mixture_interval"] = None
     if fit.uncertainty == "bootstrap" and len(thetas) > 1:
         starts = np.vstack([w, np.full(len(domains), 1.0 / len(domains))] + ([best_run] if best_run is not None else []))
         ws = solve(fit.law, thetas[1:], _scale_values(scale_cols, N, D, len(thetas) - 1), lo, hi, starts)[0]
-        lo_w, hi_w = percentile_interval(ws, level)
+        lo_w, hi_w = percentile_interval(ws, level, point=w)
         out["mixture_interval"] = {d: [float(a), float(b)] for d, a, b in zip(domains, lo_w, hi_w)}
     out["binding"] = _binding(domains, w, lo, hi, why)
     out["at_vertex"] = bool(np.any(w >= 1 - SNAP))

@@ -141,7 +141,7 @@ def plan_schedule(fit: FitResult, flops=None, steps: int | None = None, peak: fl
     X = design(fit.law, rows, {"schedules": {n: e[4] for n, e in zip(names, entries)}})
     loss = fit.point_loss(X)
     samples = fit.loss_samples(X)
-    lo, hi = fit.interval(samples, level)
+    lo, hi = fit.interval(samples, level, point=loss)
     lo, hi = np.broadcast_to(lo, loss.shape), np.broadcast_to(hi, loss.shape)
     p_best = (np.bincount(np.argmin(samples, axis=1), minlength=len(entries)) / len(samples)
               if samples is not None else np.full(len(entries), np.nan))

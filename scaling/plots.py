@@ -101,7 +101,22 @@ def _loss(fit: FitResult, params, tokens) -> np.ndarray:
 
 def _title(fit: FitResult, what: str) -> str:
     p = ", ".join(f"{k}={v:.4g}" for k, v in fit.params.items())
-    return f"{what}: {fit.law.name} law  {fit.law.formula}\n{p}"
+    name = fit.options.get("published")
+    source = f"published {name} (no interval: no covariance published)" if name else f"{fit.law.name} law"
+    return f"{what}: {source}  {fit.law.formula}\n{p}"
+
+
+def focus_ylim(ax, *values, pad: float = 0.08) -> None:
+    """Set ``ax``'s y-limits to span the finite ``values`` (point curves, data), padded by ``pad`` of the
+    span: an interval band of a weakly identified fit can be orders of magnitude wider than the curve it
+    surrounds, and must not set the scale (the band is then clipped at the axes' edges)."""
+    v = np.concatenate([np.ravel(np.asarray(x, float)) for x in values])
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return
+    lo, hi = float(v.min()), float(v.max())
+    span = (hi - lo) or 0.05 * abs(hi) or 1.0
+    ax.set_ylim(lo - pad * span, hi + pad * span)
 
 
 def _representative(values: np.ndarray, k: int) -> np.ndarray:

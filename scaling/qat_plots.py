@@ -15,7 +15,7 @@ from fitters import qat
 
 from .errors import InputError
 from .plan_qat import F_MIN, _published_a, optimal_fractions
-from .plots import _axes, _styled
+from .plots import _axes, _styled, focus_ylim
 from .result import FitResult
 
 __all__ = ["plot_qat_fraction", "plot_optimal_fraction"]
@@ -27,32 +27,67 @@ def _require_qat(fit: FitResult, what: str) -> None:
         raise InputError(f"{what} draws a fit of the qat law (it needs the loss); this is a {fit.law.name!r} law")
 
 
+def _fitted_bits(fit: FitResult) -> list[float]:
+    """The bit widths of the fit's quantization-aware rows (default curves of :func:`plot_qat_fraction`)."""
+    data = fit.data
+    if data is None or not {"bits", "qat_fraction"} <= set(data.columns):
+        return [2.0, 4.0, 6.0]
+    return sorted(float(b) for b in data.loc[data["qat_fraction"] > 0, "bits"].unique()) or [2.0, 4.0, 6.0]
+
+
 @_styled
-def plot_qat_fraction(fit: FitResult, params: float, tokens: float, bits=(1, 2, 4, 6), runs=None, ax=None,
+def plot_qat_fraction(fit: FitResult, params: float, tokens: float, bits=None, runs=None, ax=None,
                       points: int = 200) -> Figure:
     """Predicted loss against the QAT fraction f for an N-parameter model trained on D tokens, one
-    curve per bit width (with its interval), the optimum f* of each marked, the FP model's loss
-    (f = 0, never quantized) as a dotted line, and the observed losses of ``runs`` (default: the
-    fit's data) at this (N, D)."""
+    curve per bit width (default: the bit widths the fit saw; others are extrapolations, labelled so)
+    with its interval, the optimum f* of each marked, the FP model's loss (f = 0, never quantized) as a
+    dotted line, and the observed losses of ``runs`` (default: the fit's data) at this (N, D).
+
+    The y-range follows the curves over f <= the largest f observed or optimal (beyond it the interaction
+    term rises without bound as f -> 1 when xi > 0), the data and the optima, never the bands: a weakly
+    identified fit's band can be orders of magnitude wider and is clipped."""
     _require_qat(fit, "plot_qat_fraction")
     fig, ax = _axes(ax)
     f = np.linspace(F_MIN, F_MAX_DRAWN, points)
     table = fit.data if runs is None else pd.DataFrame(runs)
-    fp = fit.predict(pd.DataFrame({"params": [params], "tokens": [tokens], "bits": [16], "qat_fraction": [0.0]}))
-    ax.axhline(fp["loss_pred"].iloc[0], color="0.3", ls=":", lw=1.0, label="FP model (no quantization)")
+    seen_bits = _fitted_bits(fit)
+    bits = seen_bits if bits is None else list(bits)
+    fp = float(fit.predict(pd.DataFrame({"params": [params], "tokens": [tokens], "bits": [16],
+                                         "qat_fraction": [0.0]}))["loss_pred"].iloc[0])
+    ax.axhline(fp, color="0.3", ls=":", lw=1.0, label="FP model (no quantization)")
+    focus, f_top, preds = [fp], F_MIN, []
     for i, b in enumerate(bits):
         c = f"C{i % 10}"
         pred = fit.predict(pd.DataFrame({"params": params, "tokens": tokens, "bits": float(b), "qat_fraction": f}))
-        ok = np.isfinite(pred["loss_pred"])
-        ax.plot(f[ok], pred["loss_pred"][ok], color=c, label=f"{b:g}-bit (S = {qat.tokens_per_byte(params, tokens, b):.3g})")
-        if np.isfinite(pred["loss_lo"][ok]).all():
-            ax.fill_between(f[ok], pred["loss_lo"][ok], pred["loss_hi"][ok], color=c, alpha=0.18, lw=0)
+        preds.append((c, b, pred))
+        extrapolated = "" if any(np.isclose(b, seen_bits)) else ", not fitted"
+        ok = np.isfinite(pred["loss_pred"]).to_numpy()
+        ax.plot(f[ok], pred["loss_pred"][ok], color=c,
+                label=f"{b:g}-bit (S = {qat.tokens_per_byte(params, tokens, b):.3g}{extrapolated})")
         f_opt, loss_opt, _ = optimal_fractions(fit, params, tokens, b)
         ax.plot(f_opt, loss_opt, "*", color=c, ms=11, mec="k", mew=0.6, zorder=5)
+        focus.append(loss_opt)
+        f_top = max(f_top, float(np.max(f_opt)))
         if table is not None and {"params", "tokens", "bits", "qat_fraction", "loss"} <= set(table.columns):
             seen = table[np.isclose(table["params"], params) & np.isclose(table["tokens"], tokens)
                          & np.isclose(table["bits"], b) & (table["qat_fraction"] > 0)]
             ax.plot(seen["qat_fraction"], seen["loss"], "o", color=c, ms=4, alpha=0.8)
+            focus.append(seen["loss"])
+            f_top = max([f_top, *seen["qat_fraction"]])
+    focus_ylim(ax, *focus, *(pred["loss_pred"].to_numpy(float)[f <= f_top] for _, _, pred in preds))
+    lo, hi = ax.get_ylim()
+    too_wide = []
+    for c, b, pred in preds:
+        inside = (f <= f_top) & np.isfinite(pred["loss_pred"]).to_numpy()
+        width = (pred["loss_hi"] - pred["loss_lo"]).to_numpy(float)[inside]
+        if not np.isfinite(width).all():
+            continue
+        if np.median(width) > hi - lo:           # a band wider than the figure shows nothing but a block of colour
+            too_wide.append(f"{b:g}")
+            continue
+        ax.fill_between(f[inside], pred["loss_lo"][inside], pred["loss_hi"][inside], color=c, alpha=0.18, lw=0)
+    if too_wide:
+        ax.plot([], [], ls="", label=f"intervals of {', '.join(too_wide)}-bit: wider than the axes\n(weakly identified fit), not drawn")
     ax.plot([], [], "*", color="0.5", mec="k", mew=0.6, ms=11, label="optimum f* of the fit")
     ax.set_xlabel("QAT fraction f (share of the tokens trained quantization-aware)")
     ax.set_ylabel("loss (nats/token)")
@@ -113,5 +148,5 @@ def plot_optimal_fraction(optima=None, fit: FitResult | None = None, params=None
     ax.set_ylabel("optimal QAT fraction f*")
     ax.set_ylim(0, 1)
     ax.set_title("optimal QAT fraction against S")
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)     # below: the curves fill the axes
     return fig

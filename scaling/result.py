@@ -33,8 +33,12 @@ def check_level(level) -> None:
         raise InputError(f"level={level}: a confidence level is between 0 and 1, e.g. 0.95")
 
 
-def percentile_interval(values: np.ndarray, level: float, axis: int = 0):
+def percentile_interval(values: np.ndarray, level: float, axis: int = 0, point=None):
     """Equal-tailed percentile interval at ``level`` (e.g. 0.95 -> 2.5 % and 97.5 %).
+
+    ``point`` (the point estimate of each quantity): the interval is widened to hold it - where the
+    samples' percentiles miss it (a quantity far from linear in parameters the data do not pin down)
+    the nearer end moves to the point; predictions and plans report intervals this way.
 
     A sample that is not finite (a parameter draw so far out that the law overflows or is undefined) is
     unbounded, not dropped: NaN counts as ``-inf`` for the lower end and ``+inf`` for the upper, so an
@@ -48,6 +52,10 @@ def percentile_interval(values: np.ndarray, level: float, axis: int = 0):
         with np.errstate(invalid="ignore"):
             end = np.percentile(w, q, axis=axis)           # inf - inf between two infinite neighbours: NaN
         ends.append(np.where(np.isnan(end), np.percentile(w, q, axis=axis, method="nearest"), end))
+    if point is not None:
+        point = np.asarray(point, float)
+        ends = [np.where(np.isnan(ends[0]), ends[0], np.fmin(ends[0], point)),
+                np.where(np.isnan(ends[1]), ends[1], np.fmax(ends[1], point))]
     return ends[0], ends[1]
 
 
@@ -114,8 +122,7 @@ class FitResult:
         name = self.law.response
         pred = self.point_loss(X)
         out[f"{name}_pred"] = pred
-        lo, hi = self.interval(self.loss_samples(X), level)
-        lo, hi = np.where(np.isnan(lo), lo, np.minimum(lo, pred)), np.where(np.isnan(hi), hi, np.maximum(hi, pred))
+        lo, hi = self.interval(self.loss_samples(X), level, point=pred)
         if self.diagnostics.get("model_error"):
             lo, hi = with_model_error(pred, lo, hi, self.diagnostics["model_error"]["sigma"],
                                       self.level if level is None else level)
@@ -128,11 +135,12 @@ class FitResult:
         return {k: v for k, v in self.options.get("law_options", {}).items()
                 if not (isinstance(v, str) and v.startswith("<"))}
 
-    def interval(self, samples: np.ndarray | None, level: float | None = None):
-        """Percentile interval over the sample axis, or NaNs when there are no samples."""
+    def interval(self, samples: np.ndarray | None, level: float | None = None, point=None):
+        """Percentile interval over the sample axis (widened to hold ``point`` when given), or NaNs when
+        there are no samples."""
         if samples is None:
             return np.nan, np.nan
-        return percentile_interval(samples, self.level if level is None else level)
+        return percentile_interval(samples, self.level if level is None else level, point=point)
 
     # -- reporting -------------------------------------------------------------------------
     def summary(self) -> str:

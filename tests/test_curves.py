@@ -408,8 +408,13 @@ def test_plots_draw_curves_and_the_wsd_scan():
     fig = plot_curves(fit, runs, schedules=descs)
     ax, ax_lr = fig.axes[:2]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["a (fitted)", "b (predicted)"] and len(ax_lr.lines) == 2
+    assert labels == ["a (fitted)", "b (predicted)", "observed loss", "law, fitted run", "law, predicted run"]
+    assert len(ax_lr.lines) == 2
+    late = runs[runs["step"] >= 0.25 * runs.groupby("run")["step"].transform("max")]["loss"]
+    lo, hi = ax.get_ylim()              # the y-range follows the runs after their early descent
+    assert lo < late.min() and late.max() < hi < runs["loss"].max()
     scan = scaling.plan(fit, steps=5000, decay_fractions=[0.1, 0.5, 1.0])
     assert scan["weakly_identified"] == fit.weakly_identified()
+    assert all(r["interval"][0] <= r["loss"] <= r["interval"][1] for r in scan["ranking"])
     fig = plot_wsd_scan(scan)
     assert len(fig.axes[0].lines) >= 4

@@ -58,6 +58,7 @@ def test_error_law_figure_draws_error_against_loss():
     ax = fig.axes[0]
     x, y = ax.lines[0].get_data()
     np.testing.assert_allclose(y, fit.point_loss({"loss": x}))
-    assert ax.get_ylabel() == "top-1 error" and ax.get_xlabel() == "loss on val"
+    assert ax.get_ylabel() == "top-1 error" and ax.get_xlabel() == "loss on val (nats/token)"
+    assert ax.get_title().startswith("error law") and "step 2" not in ax.get_title()   # a fit of its own, not a chain's step
     np.testing.assert_allclose(np.sort(ax.collections[-1].get_offsets()[:, 1]), np.sort(err), rtol=1e-9)
     plt.close(fig)

@@ -183,6 +183,17 @@ def test_percentile_interval_reads_samples_that_are_not_finite_as_unbounded():
     assert lo == np.inf and hi == np.inf
 
 
+def test_percentile_interval_widened_to_hold_the_point():
+    """Predictions and plans report intervals that hold their point estimate: a skewed sample whose
+    percentiles miss the point moves the nearer end to it (an unbounded end stays unbounded)."""
+    from scaling.result import percentile_interval
+    v = np.c_[np.linspace(2.0, 3.0, 101), np.linspace(2.0, 3.0, 101), np.r_[np.linspace(2, 3, 81), np.full(20, np.nan)]]
+    lo, hi = percentile_interval(v, 0.9, point=np.array([1.5, 2.5, 3.5]))
+    np.testing.assert_allclose(lo[:2], [1.5, 2.05])
+    np.testing.assert_allclose(hi[:2], [2.95, 2.95])
+    assert hi[2] == np.inf                       # NaN draws leave the upper end unbounded, point or not
+
+
 @pytest.mark.parametrize("runs, words", [
     (pd.DataFrame({"params": [1e7] * 6, "tokens": np.geomspace(1e8, 1e10, 6), "loss": np.linspace(3, 2.5, 6)}), ["params", "same"]),
     (pd.DataFrame({"params": [1e7, 2e7, 4e7, 1e7], "tokens": [1e8, 2e8, 4e8, 2e8], "loss": [3.0, 2.9, 2.8, 2.95]}), ["4 distinct", "5 parameters"]),

@@ -328,6 +328,17 @@ def test_figures(fit, train):
     assert stars[1].get_xdata()[0] == pytest.approx(scaling.plan(fit, params=n, tokens=d, bits=4)["qat_fraction"], abs=1e-9)
     dots = [l for l in ax.lines if l.get_marker() == "o"]
     assert sum(len(l.get_xdata()) for l in dots) == 2 * len(FRACTIONS)       # the fit's own rows at this (N, D)
+    assert not any("not fitted" in t for t in ax.get_legend_handles_labels()[1])
+    plt.close(fig)
+    fig = qat_plots.plot_qat_fraction(fit, n, d, bits=(3,))                  # 3-bit is not among the fitted widths
+    assert any(t.startswith("3-bit") and "not fitted" in t for t in fig.axes[0].get_legend_handles_labels()[1])
+    plt.close(fig)
+    fig = qat_plots.plot_qat_fraction(fit, n, d)          # default: the bit widths the fit saw
+    ax = fig.axes[0]
+    assert [t.split("-bit")[0] for t in ax.get_legend_handles_labels()[1] if "-bit (S" in t] == [f"{b:g}" for b in BITS]
+    seen = np.concatenate([l.get_ydata() for l in ax.lines if l.get_marker() == "o"])
+    lo, hi = ax.get_ylim()                                # the range follows curves and data, not the bands
+    assert lo < seen.min() and seen.max() < hi and hi - lo < 2 * (seen.max() - seen.min()) + 0.5
     plt.close(fig)
     opt = qat.grid_optima(train)
     fig = qat_plots.plot_optimal_fraction(opt, fit=fit, a=qat.fit_closed_form(opt["tokens_per_byte"], opt["qat_fraction"])["a"])
