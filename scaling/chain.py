@@ -28,7 +28,7 @@ import pandas as pd
 from fitters.predict import predict_paired
 
 from .errors import InputError
-from .result import FORMAT_VERSION, FitResult, check_domain, design, json_safe, json_text
+from .result import FORMAT_VERSION, FitResult, check_domain, design, json_safe, json_text, prediction_rows
 from .runs import read_runs
 
 TASK_SKIP = 0.1      # step 2 drops each run's checkpoints before this fraction of its final tokens
@@ -115,11 +115,9 @@ class ChainedFit:
         return out
 
     def propagate(self, rows, **law_options):
-        """(input table, [(point (n,), samples (S, n) or None) for each step])."""
+        """(the rows as given plus the law's filled columns, [(point (n,), samples (S, n) or None) for each step])."""
         first = self.stages[0]
-        if isinstance(rows, Mapping):
-            rows = pd.DataFrame({k: np.atleast_1d(v) for k, v in rows.items()})
-        table = read_runs(rows, required=first.law.columns, check_duplicates=False)
+        rows, table = prediction_rows(rows, first.law)
         options = law_options or first.stored_law_options()
         X = design(first.law, table, options)
         check_domain(first.law, first.params, X)
@@ -148,7 +146,7 @@ class ChainedFit:
                     new_samples = predict_paired(stage.law, thetas, {name: prev})
             point, samples = new_point, new_samples
             out.append((point, samples))
-        return table, out
+        return rows, out
 
     def predict(self, rows, level: float | None = None, **law_options) -> pd.DataFrame:
         """The input rows (same order) plus ``<response>_pred``, ``_lo``, ``_hi`` for every step.
@@ -156,12 +154,7 @@ class ChainedFit:
         For the two-step task chain: ``loss_pred`` (task loss) and ``accuracy_pred``; the interval
         of each step carries the uncertainty of every step before it.
         """
-        table, steps = self.propagate(rows, **law_options)
-        out = rows.copy() if isinstance(rows, pd.DataFrame) else table.copy()
-        out = out.reset_index(drop=True)
-        for k in self.law.columns:
-            if k not in out.columns:
-                out[k] = table[k].to_numpy()
+        out, steps = self.propagate(rows, **law_options)
         tail = 50.0 * (1.0 - (self.level if level is None else level))
         for stem, (point, samples) in zip(self.columns(), steps):
             out[f"{stem}_pred"] = point

@@ -175,7 +175,7 @@ def predict_rows(args, predict) -> None:
     ``{"rows": [...]}`` with ``--json``, else printed."""
     from .result import json_safe
     from .runs import read_runs
-    pred = predict(read_runs(args.data, _mapping(args.map), required=(), check_duplicates=False))
+    pred = predict(read_runs(args.data, _mapping(args.map), required=(), check_duplicates=False, unmeasured=True))
     if args.out:
         pred.to_csv(args.out, index=False)
     if args.json:

@@ -96,10 +96,11 @@ class FitResult:
         return predict_many(self.law, theta, X)[0]
 
     def predict(self, rows, level: float | None = None, **law_options) -> pd.DataFrame:
-        """The input rows (same order) plus ``loss_pred``, ``loss_lo``, ``loss_hi``.
+        """The input rows (same order, same index) plus ``loss_pred``, ``loss_lo``, ``loss_hi``.
 
-        ``rows`` is a DataFrame, a dict of columns, or anything :func:`scaling.read_runs` reads; it
-        needs the law's inputs (e.g. ``params`` and ``tokens``, or ``params`` and ``flops``).
+        ``rows`` is a DataFrame, a dict of columns, a list of row dicts, or a file :func:`scaling.read_runs`
+        reads (:func:`prediction_rows`); it needs the law's inputs (e.g. ``params`` and ``tokens``, or
+        ``params`` and ``flops``); a measured ``loss`` may be there, or empty (a run not trained yet).
         The interval reflects parameter uncertainty (NaN when the result has no samples), and the law's
         own error when the fit carries one (:func:`scaling.curves.add_model_error`).  It always holds the
         point prediction: where the samples' percentiles miss it (a law far from linear in parameters the
@@ -108,17 +109,10 @@ class FitResult:
         those not given (e.g. a whole-curve law's ``warmup=`` or ``lam=`` with new ``schedules=``).
         The columns are named after the law's response (``loss`` by default).
         """
-        if isinstance(rows, Mapping):
-            rows = pd.DataFrame({k: np.atleast_1d(v) for k, v in rows.items()})
-        table = read_runs(rows, required=self.law.columns, check_duplicates=False)
+        out, table = prediction_rows(rows, self.law)
         options = {**self.stored_law_options(), **law_options}
         X = design(self.law, table, options)
         check_domain(self.law, self.params, X)
-        out = rows.copy() if isinstance(rows, pd.DataFrame) else table.copy()
-        out = out.reset_index(drop=True)
-        for k in self.law.columns:          # e.g. tokens filled from flops
-            if k not in out.columns:
-                out[k] = table[k].to_numpy()
         name = self.law.response
         pred = self.point_loss(X)
         out[f"{name}_pred"] = pred
@@ -313,6 +307,34 @@ class FitResult:
             raise InputError(f"fit file is not valid JSON: {e}") from None
 
 
+def prediction_rows(rows, law: Law) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(out, table)`` for a prediction at ``rows``: ``out`` the rows as the caller gave them (their index
+    kept, so ``df["pred"] = fit.predict(df)["loss_pred"]`` aligns) plus the law's filled columns (e.g.
+    ``tokens`` from ``flops``), ``table`` the validated runs table the law reads.
+
+    A measured ``loss`` that the law does not read may be empty (a run not trained yet).  A dict of
+    columns may mix scalars and lists (scalars broadcast)."""
+    if isinstance(rows, (str, Path)):
+        rows = read_runs(rows, required=(), check_duplicates=False, unmeasured=True)
+    elif isinstance(rows, Mapping):
+        scalar = all(np.ndim(v) == 0 for v in rows.values())
+        try:
+            rows = pd.DataFrame({k: np.atleast_1d(v) if scalar else v for k, v in rows.items()})
+        except ValueError as e:
+            raise InputError(f"rows to predict: the columns of the dict have different lengths ({e})") from None
+    elif isinstance(rows, list) and all(isinstance(r, Mapping) for r in rows):
+        rows = pd.DataFrame(rows)
+    if not isinstance(rows, pd.DataFrame):
+        raise InputError(f"rows to predict: a DataFrame, a dict of columns, a list of row dicts or a runs file; "
+                         f"got {type(rows).__name__}")
+    table = read_runs(rows, required=law.columns, check_duplicates=False, unmeasured="loss" not in law.columns)
+    out = rows.copy()
+    for k in law.columns:          # e.g. tokens filled from flops
+        if k not in out.columns:
+            out[k] = table[k].to_numpy()
+    return out, table
+
+
 def design(law: Law, table: pd.DataFrame, law_options: dict, log: pd.DataFrame | None = None) -> dict:
     """The law's inputs for ``table``; a bad law option or input is an InputError.
 
@@ -378,7 +400,7 @@ def _lists(d):
 
 def json_safe(x):
     """What ``json.dumps`` can write: NaN/inf -> None, numpy scalars, arrays and pandas Series -> Python
-    numbers and lists, recursively (JSON has no NaN)."""
+    numbers and lists, dates -> ISO 8601 text, recursively (JSON has no NaN)."""
     if isinstance(x, dict):
         return {str(k): json_safe(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -391,6 +413,10 @@ def json_safe(x):
         return int(x)
     if isinstance(x, np.bool_):
         return bool(x)
+    if isinstance(x, (pd.Timestamp, pd.Timedelta)):      # a date column of the user's rows: ISO 8601 text
+        return x.isoformat()
+    if x is pd.NaT:
+        return None
     return x
 
 

@@ -10,6 +10,7 @@ leave ``loss`` empty (a law that fits losses then says so).
 from __future__ import annotations
 
 import difflib
+import warnings
 from pathlib import Path
 from typing import Mapping
 
@@ -24,12 +25,15 @@ MAX_NATS = 50.0            # a loss above this is not per-token cross-entropy in
 NUMERIC = ("step", "lr", "bits", "qat_fraction")     # numbers where given (an empty cell may be allowed)
 KEY = ("run", "params", "tokens", "step", "dataset", "bits", "qat_fraction")   # what tells two rows apart
 NAMES = ("run", "dataset")                  # label columns: every row must have one
+TEXT_LABELS = (".csv", ".jsonl", ".ndjson", ".json")     # formats that do not type a column: labels read as text
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet,     # file formats of a runs table
-           ".jsonl": lambda p: pd.read_json(p, lines=True), ".ndjson": lambda p: pd.read_json(p, lines=True),
+           ".jsonl": lambda p, **kw: pd.read_json(p, lines=True, **kw), ".ndjson": lambda p, **kw: pd.read_json(p, lines=True, **kw),
            ".json": pd.read_json}
 
 
-def _load(source) -> pd.DataFrame:
+def _load(source, labels=NAMES) -> pd.DataFrame:
+    """The table of ``source``; in a file, the columns named ``labels`` are read as text as written
+    (a run id ``007`` stays ``'007'``, not the number 7)."""
     if isinstance(source, pd.DataFrame):
         return source.copy()
     path = Path(source)
@@ -42,7 +46,7 @@ def _load(source) -> pd.DataFrame:
         raise InputError(f"cannot read {path.name}: use .csv, .parquet, .jsonl, a folder of them (one file per run) "
                          "or a pandas DataFrame")
     try:
-        df = reader(path)
+        df = reader(path, dtype={c: str for c in labels}) if path.suffix.lower() in TEXT_LABELS else reader(path)
     except (ValueError, OSError) as e:     # empty, ragged, truncated, not UTF-8, not the format its suffix says
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"cannot read {path}: {reason} (is it a valid {path.suffix.lower()[1:]} table?)") from None
@@ -89,45 +93,49 @@ def read_folder(folder, pattern: str = "*") -> pd.DataFrame:
 
 
 def read_runs(source, columns: Mapping[str, str] | None = None, required=("params", "tokens", "loss"),
-              check_duplicates: bool = True) -> pd.DataFrame:
+              check_duplicates: bool = True, unmeasured: bool = False) -> pd.DataFrame:
     """Read a runs table from CSV/parquet/JSON lines/DataFrame, or a folder of per-run files
     (:func:`read_folder`), and validate it.
 
     ``columns`` maps our names to the file's, e.g. ``{"params": "Model Size"}``; ``required``
     names the columns that must be present (after the mapping and the 6ND fill).
-    ``check_duplicates=False`` allows repeated rows (e.g. rows to predict at).
+    ``check_duplicates=False`` allows repeated rows (e.g. rows to predict at).  ``unmeasured=True``: rows
+    to predict at, whose ``loss`` may be empty (a run not trained yet); a loss that is given is checked.
     """
-    df = _load(source)
+    df = _load(source, labels=NAMES + tuple(theirs for ours, theirs in (columns or {}).items() if ours in NAMES))
     twice = df.columns[df.columns.duplicated()]
     if len(twice):
         raise InputError(f"column {twice[0]!r} appears more than once; keep one")
     for ours, theirs in (columns or {}).items():
         if theirs not in df.columns:
             raise InputError(f"column mapping {ours}={theirs!r}: no column {theirs!r}; columns are {list(df.columns)}")
-        if ours in df.columns and ours != theirs:
-            raise InputError(f"column mapping {ours}={theirs!r}: the table already has a column {ours!r}; drop or rename "
-                             f"it first (two {ours!r} columns would be ambiguous)")
+        if ours in df.columns and ours != theirs:      # e.g. a W&B export's train 'loss' beside the 'eval/loss' mapped
+            warnings.warn(f"column mapping {ours}={theirs!r}: the table's own {ours!r} column is set aside (not read); "
+                          f"{theirs!r} is read as {ours!r}", stacklevel=2)
+            df = df.drop(columns=[ours])
         df = df.rename(columns={theirs: ours})
     if "accuracy" in df.columns:            # a task row's accuracy; rows that measured no task leave it empty
         acc = pd.to_numeric(df["accuracy"], errors="coerce").to_numpy(float)
         given = df["accuracy"].notna().to_numpy()
         bad = np.flatnonzero(given & ~((acc >= 0) & (acc <= 1)))
         if bad.size:
-            raise InputError(f"column 'accuracy', row {bad[0]}: value {_shown(df['accuracy'].iloc[bad[0]])} is not an accuracy "
+            raise InputError(f"column 'accuracy', {_row(df, bad[0])}: value {_shown(df['accuracy'].iloc[bad[0]])} is not an accuracy "
                              f"in [0, 1] ({bad.size} such row(s)); give accuracies as fractions (percentages / 100)")
         df["accuracy"] = acc
     for col in [c for c in POSITIVE if c in df.columns]:
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
         missing_ok = np.zeros(len(df), bool)
-        if col == "loss" and "accuracy" in df.columns:      # a task row that measured only an accuracy
+        if col == "loss" and unmeasured:
+            missing_ok = np.isnan(values)
+        elif col == "loss" and "accuracy" in df.columns:    # a task row that measured only an accuracy
             missing_ok = np.isnan(values) & np.isfinite(df["accuracy"].to_numpy(float))
         bad = np.flatnonzero((~np.isfinite(values) | (values <= 0)) & ~missing_ok)
         if bad.size:
-            raise InputError(f"column {col!r}, row {bad[0]}: value {_shown(df[col].iloc[bad[0]])} is not a positive finite number"
+            raise InputError(f"column {col!r}, {_row(df, bad[0])}: value {_shown(df[col].iloc[bad[0]])} is not a positive finite number"
                              f" ({bad.size} such row(s)); fix or remove them")
         high = np.flatnonzero(values > MAX_NATS) if col == "loss" else []
         if len(high):
-            raise InputError(f"column 'loss', row {high[0]}: value {_shown(df[col].iloc[high[0]])} is not a cross-entropy in "
+            raise InputError(f"column 'loss', {_row(df, high[0])}: value {_shown(df[col].iloc[high[0]])} is not a cross-entropy in "
                              f"nats per token (above {MAX_NATS:g}, the log of a vocabulary of 5e21); a perplexity? give its "
                              f"log. A per-sequence sum? divide by the tokens ({len(high)} such row(s))")
         df[col] = values
@@ -135,14 +143,15 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
         values = pd.to_numeric(df[col], errors="coerce")
         bad = np.flatnonzero(values.isna().to_numpy() & df[col].notna().to_numpy())
         if bad.size:
-            raise InputError(f"column {col!r}, row {bad[0]}: value {_shown(df[col].iloc[bad[0]])} is not a number "
+            raise InputError(f"column {col!r}, {_row(df, bad[0])}: value {_shown(df[col].iloc[bad[0]])} is not a number "
                              f"({bad.size} such row(s)); fix or remove them")
         df[col] = values.to_numpy(float)
     for col in [c for c in NAMES if c in df.columns]:      # a row without a name would fall out of every grouping
         bad = np.flatnonzero(df[col].isna().to_numpy())
         if bad.size:
-            raise InputError(f"column {col!r}, row {bad[0]}: no {col} name ({bad.size} such row(s)); every row names "
+            raise InputError(f"column {col!r}, {_row(df, bad[0])}: no {col} name ({bad.size} such row(s)); every row names "
                              f"its {col} - fill or remove them")
+        df[col] = df[col].astype(str)          # ids are labels: 7 and '7' name the same run
     if "tokens" not in df.columns and {"flops", "params"} <= set(df.columns):
         df["tokens"] = df["flops"] / (FLOPS_PER_PARAM_TOKEN * df["params"])
     if "flops" not in df.columns and {"tokens", "params"} <= set(df.columns):
@@ -153,11 +162,32 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise InputError(f"missing column(s) {missing}; columns are {list(df.columns)}; {hint}"
                          f"(map a differently named column with columns={{'{missing[0]}': 'Name'}} or --map {missing[0]}=NAME)")
-    key = [c for c in KEY if c in df.columns]
+    key = duplicate_key(df)
     dup = np.array([], int) if not (check_duplicates and key) else np.flatnonzero(df.duplicated(subset=key, keep="first").to_numpy())
     if dup.size:
-        raise InputError(f"row {dup[0]} duplicates an earlier row on {key} ({dup.size} duplicate(s)); remove them")
+        raise InputError(f"{_row(df, dup[0])} duplicates an earlier row on {key} ({dup.size} duplicate(s)); remove them")
     return df.reset_index(drop=True)
+
+
+def duplicate_key(df: pd.DataFrame) -> list[str]:
+    """The columns on which two rows of ``df`` are the same measurement (:data:`KEY` and the mixture weights).
+
+    Without a ``run`` column, rows at the same point that measured different losses are replicates (seeds)
+    and both are kept: only a row equal to an earlier one in ``loss`` too is a duplicate.  With ``run``,
+    one run measured twice at one step is a duplicate whatever the losses say."""
+    key = [c for c in df.columns if c in KEY or str(c).startswith("mix.")]
+    if key and "run" not in df.columns and "loss" in df.columns:
+        key.append("loss")
+    return key
+
+
+def _row(df: pd.DataFrame, i: int) -> str:
+    """``row i`` (0-based position among the data rows), with the DataFrame's index label when the index is
+    not the default 0..n-1 (a filtered or re-indexed table: ``df.loc[label]`` finds it)."""
+    index = df.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return f"row {i}"
+    return f"row {i} (index {_shown(index[i])})"
 
 
 def _shown(value) -> str:

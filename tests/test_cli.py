@@ -53,6 +53,15 @@ def test_fit_json_then_predict_and_plan_from_the_file(capsys, runs_csv, tmp_path
     assert code == 0, err
     assert len(pd.read_csv(pred_csv)) == 36
 
+    future = tmp_path / "future.parquet"          # a run not trained yet: empty loss; a date column of the export
+    pd.DataFrame({"run": ["007"], "Model Size": [7e10], "tokens": [1.4e12], "loss": [np.nan],
+                  "created": pd.to_datetime(["2026-01-02"])}).to_parquet(future)
+    code, out, err = run(capsys, "predict", fit_path, "--data", future, "--map", "params=Model Size", "--json")
+    assert code == 0, err
+    row = json.loads(out)["rows"][0]
+    assert row["run"] == "007" and row["loss"] is None and row["created"].startswith("2026-01-02")
+    assert row["loss_pred"] == pytest.approx(p["loss"])
+
 
 def test_human_output_and_published(capsys):
     code, out, _ = run(capsys, "plan", "--published", "besiroglu2024", "--flops", 1e23)
@@ -108,7 +117,7 @@ def test_bad_flags_and_hand_edited_fit_files_exit_2(capsys, runs_csv, tmp_path):
         (["fit", "chinchilla", runs_csv, *mapping, "--out", tmp_path / "no" / "fit.json"], "no folder"),
         (["fit", "chinchilla", runs_csv, *mapping, "--seed", "-1"], "seed=-1"),
         (["fit", "chinchilla", runs_csv, *mapping, "--bootstrap", "1"], "at least 2 resamples"),
-        (["fit", "chinchilla", runs_csv, *mapping, "--map", "loss=tokens"], "already has a column 'loss'"),
+        (["fit", "chinchilla", runs_csv, *mapping, "--map", "loss=tokens"], "is not a cross-entropy"),
         (["fit", "approach1", runs_csv, *mapping, "--level", "2"], "level=2.0"),
     ]
     for argv, word in cases:

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import scaling
+from scaling import InputError
 from conftest import chinchilla_grid_runs, shared_file
 from fitters import bootstrap as boot
 from fitters import chinchilla, engine, get_law
@@ -107,6 +108,28 @@ def test_predict_keeps_rows_and_order_and_brackets_the_point(epoch_boot):
     assert np.all(pred.loss_lo < pred.loss_pred) and np.all(pred.loss_pred < pred.loss_hi)
     assert pred.loss_pred[1] == pred.loss_pred[2]
     assert pred.tokens[0] == pytest.approx(5.88e23 / (6 * 7e10))
+
+
+
+def test_predict_keeps_the_callers_index_and_takes_runs_not_trained_yet(epoch_boot):
+    """``df["pred"] = fit.predict(df)["loss_pred"]`` aligns on a filtered table, and a held-out run whose loss
+    is not measured yet (empty) is predicted, not refused."""
+    rows = pd.DataFrame({"params": [1e9, 7e10, 2e9], "tokens": [2e10, 1.4e12, 4e10], "loss": [2.6, np.nan, 2.5]},
+                        index=[4, 9, 12])
+    pred = epoch_boot.predict(rows)
+    assert list(pred.index) == [4, 9, 12] and np.isnan(pred.loc[9, "loss"])
+    rows["pred"] = pred["loss_pred"]
+    assert rows.loc[9, "pred"] == pytest.approx(epoch_boot.point_loss({"params": np.array([7e10]), "tokens": np.array([1.4e12])})[0])
+    listed = epoch_boot.predict([{"params": 1e9, "tokens": 2e10}, {"params": 7e10, "tokens": 1.4e12}])
+    np.testing.assert_allclose(listed["loss_pred"], pred["loss_pred"].iloc[:2])
+    mixed = epoch_boot.predict({"params": 1e9, "tokens": [2e10, 4e10]})           # a scalar broadcasts
+    assert len(mixed) == 2 and mixed["loss_pred"].iloc[1] < mixed["loss_pred"].iloc[0]
+    with pytest.raises(InputError, match="got Series"):
+        epoch_boot.predict(rows["params"])
+    with pytest.raises(InputError, match="different lengths"):
+        epoch_boot.predict({"params": [1e9, 2e9, 3e9], "tokens": [2e10, 4e10]})
+    with pytest.raises(InputError, match="loss.*row 0"):                     # a given loss is still checked
+        epoch_boot.predict(rows.assign(loss=[-1.0, np.nan, 2.5]))
 
 
 def test_json_round_trip_preserves_predictions(epoch_boot, tmp_path):

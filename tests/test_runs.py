@@ -53,7 +53,7 @@ def test_a_loss_on_the_wrong_scale_is_named():
 def test_missing_column_and_duplicates():
     with pytest.raises(InputError, match="tokens"):
         read_runs(GOOD.rename(columns={"tokens": "tokns"}))
-    with pytest.raises(InputError, match="row 3 duplicates"):
+    with pytest.raises(InputError, match=r"row 3 \(index 0\) duplicates"):
         read_runs(pd.concat([GOOD, GOOD.iloc[[0]]]))
 
 
@@ -85,3 +85,61 @@ def test_a_cell_that_is_not_a_number_is_named_before_any_arithmetic():
         read_runs(curve, required=("step", "loss"))
     ok = read_runs(curve.assign(step=[100, 200, 300]), required=("step", "loss"))
     assert ok["step"].dtype.kind == "i" and np.isnan(ok["lr"][1])      # integer steps stay integers; an empty lr cell stays empty
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_run_ids_are_read_as_written(tmp_path, suffix):
+    """'007' and '7' are two runs (text formats typed them as the number 7 and merged them)."""
+    path = tmp_path / f"ids{suffix}"
+    if suffix == ".csv":
+        path.write_text("run,params,tokens,loss,dataset\n007,1e7,2e8,3.1,1\n7,2e7,4e8,3.0,1\n1e3,4e7,8e8,2.9,1\n")
+    else:
+        path.write_text('{"run": "007", "params": 1e7, "tokens": 2e8, "loss": 3.1, "dataset": "1"}\n'
+                        '{"run": "7", "params": 2e7, "tokens": 4e8, "loss": 3.0, "dataset": "1"}\n'
+                        '{"run": "1e3", "params": 4e7, "tokens": 8e8, "loss": 2.9, "dataset": "1"}\n')
+    runs = read_runs(path)
+    assert runs["run"].tolist() == ["007", "7", "1e3"] and runs["dataset"].tolist() == ["1"] * 3
+    mapped = tmp_path / "mapped.csv"
+    mapped.write_text("Run ID,params,tokens,loss\n007,1e7,2e8,3.1\n")
+    assert read_runs(mapped, columns={"run": "Run ID"})["run"].tolist() == ["007"]
+    assert read_runs(GOOD.assign(run=[1, 2, 3]))["run"].tolist() == ["1", "2", "3"]     # labels, whatever their type
+
+
+def test_errors_give_a_filtered_tables_index_label():
+    bad = GOOD.copy()
+    bad.index = [10, 20, 30]
+    bad.loc[20, "loss"] = -1.0
+    with pytest.raises(InputError, match=r"row 1 \(index 20\)"):
+        read_runs(bad)
+
+
+def test_replicates_and_mixtures_are_not_duplicates():
+    """Without a run column, rows at one (N, D) that measured different losses are seeds, kept; different
+    mixtures at one (N, D) are different runs; only a row repeated loss and all is a duplicate."""
+    seeds = pd.concat([GOOD, GOOD.assign(loss=GOOD["loss"] + 0.01)], ignore_index=True)
+    assert len(read_runs(seeds)) == 6
+    mixes = pd.DataFrame({"params": 1e7, "tokens": 2e8, "dataset": "val", "loss": [3.0, 3.1],
+                          "mix.a": [0.2, 0.7], "mix.b": [0.8, 0.3]})
+    assert len(read_runs(mixes)) == 2
+    with pytest.raises(InputError, match="row 3 duplicates"):
+        read_runs(pd.concat([GOOD, GOOD], ignore_index=True))
+    logged = pd.DataFrame({"run": "a", "step": [1, 1, 2], "params": 1e7, "tokens": [2e8, 2e8, 4e8],
+                           "loss": [3.1, 3.0, 2.9]})                  # one run, one step, logged twice
+    with pytest.raises(InputError, match="row 1 duplicates"):
+        read_runs(logged)
+
+
+def test_a_mapping_onto_an_existing_column_wins_and_says_so():
+    export = GOOD.assign(**{"eval/loss": [3.3, 3.2, 3.1]})        # a W&B export: train loss and eval loss
+    with pytest.warns(UserWarning, match="own 'loss' column is set aside"):
+        runs = read_runs(export, columns={"loss": "eval/loss"})
+    assert runs["loss"].tolist() == [3.3, 3.2, 3.1] and "eval/loss" not in runs
+
+
+def test_rows_to_predict_may_have_no_loss_yet():
+    rows = GOOD.assign(loss=[3.1, np.nan, 2.9])
+    assert read_runs(rows, unmeasured=True)["loss"].isna().sum() == 1
+    with pytest.raises(InputError, match="loss.*row 1"):
+        read_runs(rows)
+    with pytest.raises(InputError, match="loss.*row 0"):                # a given loss is still checked
+        read_runs(rows.assign(loss=[-3.0, np.nan, 2.9]), unmeasured=True)
