@@ -26,6 +26,24 @@ def _mapping(items) -> dict[str, str]:
     return out
 
 
+def _read_data(args, **options):
+    """The runs table of ``--data`` (or the fit's positional data) with ``--map``, ``--loss-unit`` and
+    ``--bytes-per-token`` applied."""
+    from .runs import read_runs
+    return read_runs(args.data, _mapping(args.map), loss_unit=args.loss_unit, bytes_per_token=args.bytes_per_token,
+                     **options)
+
+
+def _data_flags(parser) -> None:
+    """``--map``, ``--loss-unit``, ``--bytes-per-token``: how to read a runs table."""
+    from .runs import LOSS_UNITS
+    parser.add_argument("--map", action="append", metavar="COL=NAME", help="read column COL from the file's NAME")
+    parser.add_argument("--loss-unit", default="nats", choices=LOSS_UNITS,
+                        help="unit of the file's loss (default nats per token; converted on reading)")
+    parser.add_argument("--bytes-per-token", type=float, metavar="B",
+                        help="with a per-byte --loss-unit: the tokenizer's mean bytes per token on that text")
+
+
 def _emit(args, obj: dict, text: str) -> None:
     from .result import json_safe
     print(json.dumps(json_safe(obj)) if args.json else text)
@@ -63,8 +81,7 @@ def cmd_fit(args) -> None:
     if args.law in APPROACHES:
         options = {k: v for k, v in (("n_bins", args.n_bins), ("budget_rtol", args.budget_rtol),
                                      ("loss_window", args.loss_window)) if v is not None}
-        result = isoflop_fit(args.law, args.data, columns=_mapping(args.map), dataset=args.dataset,
-                             level=args.level, **options)
+        result = isoflop_fit(args.law, _read_data(args, required=()), dataset=args.dataset, level=args.level, **options)
         obj = {"law": args.law, **result.to_dict()}
         if args.out:
             from .result import json_safe
@@ -72,11 +89,15 @@ def cmd_fit(args) -> None:
         _emit(args, obj, result.summary())
         return
     model_error = getattr(args, "model_error", False)
-    data, columns = args.data, _mapping(args.map)
-    if model_error:                     # read once: the refits without each run need the table too
-        from .runs import read_runs
-        data, columns = read_runs(args.data, columns, required=()), None
-    result = fit(args.law, data, columns=columns, dataset=args.dataset, loss=args.loss,
+    from fitters import get_law
+    from .chain import COMPOSITES
+    if args.law not in COMPOSITES:
+        try:
+            get_law(args.law)                   # a misspelt law is named before the data are read
+        except KeyError as e:
+            raise InputError(str(e.args[0])) from None
+    data = _read_data(args, required=())        # read once: the refits without each run (--model-error) use it too
+    result = fit(args.law, data, dataset=args.dataset, loss=args.loss,
                  space=args.space, delta=args.delta, bootstrap=args.bootstrap,
                  bootstrap_starts=args.bootstrap_starts, seed=args.seed, level=args.level, **_law_options(args))
     if model_error:
@@ -174,8 +195,7 @@ def predict_rows(args, predict) -> None:
     """``predict`` (rows -> rows + predictions) on every row of ``--data``: to ``--out`` (CSV), as JSON
     ``{"rows": [...]}`` with ``--json``, else printed."""
     from .result import json_safe
-    from .runs import read_runs
-    pred = predict(read_runs(args.data, _mapping(args.map), required=(), check_duplicates=False, unmeasured=True))
+    pred = predict(_read_data(args, required=(), check_duplicates=False, unmeasured=True))
     if args.out:
         pred.to_csv(args.out, index=False)
     if args.json:
@@ -193,12 +213,11 @@ def cmd_plot(args) -> None:
     from .curves import _cli_schedules
     from .figure import kinds, plot
     from .result import load_fit
-    from .runs import read_runs
     _check_out(args.out)
     if not 0 < args.dpi <= MAX_DPI:
         raise InputError(f"--dpi {args.dpi}: give a resolution in (0, {MAX_DPI}] dots per inch")
     fit = load_fit(args.fit)
-    runs = None if not args.data else read_runs(args.data, _mapping(args.map), required=(), check_duplicates=False)
+    runs = None if not args.data else _read_data(args, required=(), check_duplicates=False)
     kind = args.kind or next(iter(kinds(fit)), None)      # None: plot() says the law has no figure
     fig = plot(fit, runs, kind=kind, schedules=_cli_schedules(args))
     out = Path(args.out) if Path(args.out).suffix else Path(args.out).with_suffix(".png")   # the file savefig writes
@@ -348,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit a law to a runs table")
     f.add_argument("law", help="law name (see `scaling laws`), or approach1 / approach2 (Hoffmann et al. 2022)")
     f.add_argument("data", help="runs table: .csv, .parquet or .jsonl, or a folder of them (one file per run, run = file name)")
-    f.add_argument("--map", action="append", metavar="COL=NAME", help="read column COL from the file's NAME")
+    _data_flags(f)
     f.add_argument("--dataset", help="which dataset's rows to fit, when the table has several")
     f.add_argument("--bootstrap", type=int, default=0, metavar="B", help="row-bootstrap resamples (default 0: asymptotic intervals)")
     f.add_argument("--bootstrap-starts", default="basins", choices=("basins", "grid", "warm"))
@@ -410,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--bits", type=float, metavar="B", help="qat: the bit width of the point")
             q.add_argument("--qat-fraction", type=float, metavar="F", help="qat: the share of training done QAT")
             q.add_argument("--data", metavar="RUNS", help="predict every row of a runs table (a file or a folder of per-run files)")
-            q.add_argument("--map", action="append", metavar="COL=NAME")
+            _data_flags(q)
             q.add_argument("--out", metavar="PRED.csv")
             q.add_argument("--schedule", action="append", metavar="SCHEDULE", help="tissue, multipower: predict "
                            "the loss curve of this schedule (length: total_steps=T in it, or --steps T)")
@@ -453,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--kind", help="which figure (default: the law's first): fit, residuals, isoflops, extrapolation "
                    "(laws of N, D), curves, loss2loss, sigmoid, mixture, qat")
     g.add_argument("--data", metavar="RUNS", help="draw these runs instead of the fitted ones (a file or a folder)")
-    g.add_argument("--map", action="append", metavar="COL=NAME")
+    _data_flags(g)
     g.add_argument("--schedules", metavar="FILE", help="tissue, multipower: the runs' schedules (default: the fit's)")
     g.add_argument("--schedule", action="append", metavar="RUN=SCHEDULE", help="tissue, multipower: one run's schedule")
     g.add_argument("--dpi", type=int, default=150)

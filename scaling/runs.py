@@ -5,7 +5,8 @@ table with ``flops`` but no ``tokens`` gets ``tokens = flops / (6 params)`` and 
 Nothing is silently dropped: any NaN/inf, non-positive value or duplicated row is an error
 naming the row (0-based, as in the file's data rows) and the column.  ``accuracy`` (a task row's
 downstream accuracy) must lie in [0, 1] where given; a task row that measured only an accuracy may
-leave ``loss`` empty (a law that fits losses then says so).
+leave ``loss`` empty (a law that fits losses then says so).  Losses are nats per token; a file in bits
+or per byte is converted on reading when its unit is named (``loss_unit=``, ``--loss-unit``), never guessed.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .errors import InputError
 
 FLOPS_PER_PARAM_TOKEN = 6.0
 POSITIVE = ("params", "tokens", "flops", "loss")
+LOSS_UNITS = ("nats", "bits", "nats_per_byte", "bits_per_byte")     # units of a file's loss (:func:`loss_scale`)
 MAX_NATS = 50.0            # a loss above this is not per-token cross-entropy in nats: ln(vocabulary) is far below
 NUMERIC = ("step", "lr", "bits", "qat_fraction")     # numbers where given (an empty cell may be allowed)
 KEY = ("run", "params", "tokens", "step", "dataset", "bits", "qat_fraction")   # what tells two rows apart
@@ -92,8 +94,28 @@ def read_folder(folder, pattern: str = "*") -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def loss_scale(loss_unit: str = "nats", bytes_per_token: float | None = None) -> float:
+    """The factor that turns a loss in ``loss_unit`` into nats per token (the runs table's unit).
+
+    ``nats`` (per token) 1; ``bits`` (per token) ln 2; ``nats_per_byte`` and ``bits_per_byte`` (per byte of
+    text, e.g. a byte-level or tokenizer-free evaluation) also times ``bytes_per_token``, the mean bytes
+    per token of the tokenizer on that text - which must be given: a unit is never guessed."""
+    if loss_unit not in LOSS_UNITS:
+        raise InputError(f"loss unit {loss_unit!r}: choose one of {', '.join(LOSS_UNITS)}")
+    per_byte = loss_unit.endswith("_per_byte")
+    if per_byte and bytes_per_token is None:
+        raise InputError(f"a loss in {loss_unit} needs the tokenizer's mean bytes per token on that text "
+                         "(bytes_per_token=, --bytes-per-token) to become nats per token")
+    if not per_byte and bytes_per_token is not None:
+        raise InputError(f"bytes_per_token={bytes_per_token} goes with a per-byte loss unit; the loss unit is {loss_unit!r}")
+    if per_byte and not (np.isfinite(bytes_per_token) and bytes_per_token > 0):
+        raise InputError(f"bytes_per_token={bytes_per_token}: give a positive number (about 4 for English BPE text)")
+    return (np.log(2.0) if loss_unit.startswith("bits") else 1.0) * (float(bytes_per_token) if per_byte else 1.0)
+
+
 def read_runs(source, columns: Mapping[str, str] | None = None, required=("params", "tokens", "loss"),
-              check_duplicates: bool = True, unmeasured: bool = False) -> pd.DataFrame:
+              check_duplicates: bool = True, unmeasured: bool = False, loss_unit: str = "nats",
+              bytes_per_token: float | None = None) -> pd.DataFrame:
     """Read a runs table from CSV/parquet/JSON lines/DataFrame, or a folder of per-run files
     (:func:`read_folder`), and validate it.
 
@@ -101,6 +123,9 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
     names the columns that must be present (after the mapping and the 6ND fill).
     ``check_duplicates=False`` allows repeated rows (e.g. rows to predict at).  ``unmeasured=True``: rows
     to predict at, whose ``loss`` may be empty (a run not trained yet); a loss that is given is checked.
+    ``loss_unit``: the unit of the file's ``loss`` - ``nats`` (per token, the table's unit), ``bits``,
+    ``nats_per_byte`` or ``bits_per_byte`` (with ``bytes_per_token``); converted to nats per token on
+    reading (:func:`loss_scale`).
     """
     df = _load(source, labels=NAMES + tuple(theirs for ours, theirs in (columns or {}).items() if ours in NAMES))
     twice = df.columns[df.columns.duplicated()]
@@ -122,8 +147,9 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
             raise InputError(f"column 'accuracy', {_row(df, bad[0])}: value {_shown(df['accuracy'].iloc[bad[0]])} is not an accuracy "
                              f"in [0, 1] ({bad.size} such row(s)); give accuracies as fractions (percentages / 100)")
         df["accuracy"] = acc
+    scale = loss_scale(loss_unit, bytes_per_token)
     for col in [c for c in POSITIVE if c in df.columns]:
-        values = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(float) * (scale if col == "loss" else 1.0)
         missing_ok = np.zeros(len(df), bool)
         if col == "loss" and unmeasured:
             missing_ok = np.isnan(values)
@@ -137,7 +163,8 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("param
         if len(high):
             raise InputError(f"column 'loss', {_row(df, high[0])}: value {_shown(df[col].iloc[high[0]])} is not a cross-entropy in "
                              f"nats per token (above {MAX_NATS:g}, the log of a vocabulary of 5e21); a perplexity? give its "
-                             f"log. A per-sequence sum? divide by the tokens ({len(high)} such row(s))")
+                             f"log. A per-sequence sum? divide by the tokens ({len(high)} such row(s)); bits or per-byte "
+                             f"losses: loss_unit= (--loss-unit)")
         df[col] = values
     for col in [c for c in df.columns if (c in NUMERIC or str(c).startswith("mix.")) and not pd.api.types.is_numeric_dtype(df[c])]:
         values = pd.to_numeric(df[col], errors="coerce")

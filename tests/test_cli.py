@@ -53,6 +53,14 @@ def test_fit_json_then_predict_and_plan_from_the_file(capsys, runs_csv, tmp_path
     assert code == 0, err
     assert len(pd.read_csv(pred_csv)) == 36
 
+    bits = tmp_path / "bits.csv"                   # the same runs logged in bits per token
+    pd.read_csv(runs_csv).assign(loss=lambda t: t["loss"] / np.log(2)).to_csv(bits, index=False)
+    code, out, err = run(capsys, "fit", "chinchilla", bits, "--map", "params=Model Size", "--loss-unit", "bits", "--json")
+    assert code == 0, err
+    assert json.loads(out)["params"]["alpha"] == pytest.approx(d["params"]["alpha"], rel=1e-6)
+    code, out, err = run(capsys, "fit", "chinchilla", bits, "--map", "params=Model Size", "--loss-unit", "bits_per_byte")
+    assert code == 2 and "--bytes-per-token" in err
+
     future = tmp_path / "future.parquet"          # a run not trained yet: empty loss; a date column of the export
     pd.DataFrame({"run": ["007"], "Model Size": [7e10], "tokens": [1.4e12], "loss": [np.nan],
                   "created": pd.to_datetime(["2026-01-02"])}).to_parquet(future)

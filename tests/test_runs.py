@@ -143,3 +143,19 @@ def test_rows_to_predict_may_have_no_loss_yet():
         read_runs(rows)
     with pytest.raises(InputError, match="loss.*row 0"):                # a given loss is still checked
         read_runs(rows.assign(loss=[-3.0, np.nan, 2.9]), unmeasured=True)
+
+
+def test_losses_in_bits_or_per_byte_are_converted_when_their_unit_is_named():
+    nats = GOOD["loss"].to_numpy()
+    bits = GOOD.assign(loss=nats / np.log(2))
+    np.testing.assert_allclose(read_runs(bits, loss_unit="bits")["loss"], nats)
+    per_byte = GOOD.assign(loss=nats / np.log(2) / 3.7)
+    np.testing.assert_allclose(read_runs(per_byte, loss_unit="bits_per_byte", bytes_per_token=3.7)["loss"], nats)
+    np.testing.assert_allclose(read_runs(GOOD.assign(loss=nats / 3.7), loss_unit="nats_per_byte",
+                                         bytes_per_token=3.7)["loss"], nats)
+    with pytest.raises(InputError, match="bytes per token"):
+        read_runs(per_byte, loss_unit="bits_per_byte")                  # never guessed
+    with pytest.raises(InputError, match="per-byte loss unit"):
+        read_runs(GOOD, bytes_per_token=4.0)
+    with pytest.raises(InputError, match="choose one of"):
+        read_runs(GOOD, loss_unit="bpb")
