@@ -158,7 +158,9 @@ def approach1(runs: pd.DataFrame, n_bins: int = 30, level: float = 0.95) -> Appr
     rows differ in C and the lowest loss leans to its high-C end, so wide bins bias the envelope
     (a dense ladder of training curves gives a = 0.534 with 30 bins and 0.513 with 100, true
     0.514), while narrow bins on sparse data hold a single, not necessarily optimal, run
-    (``rows_in_bin`` in the table says how many competed).
+    (``rows_in_bin`` in the table says how many competed).  A table without a run's logged curve (no
+    ``run`` column, or one row per run) is warned about: each bin's minimum is then one of the few sizes
+    trained, and N_opt(C) moves in steps (Approach 2 suits one final loss per run).
     """
     df = _prepare(runs, "approach1")
     if n_bins < 2:
@@ -175,6 +177,11 @@ def approach1(runs: pd.DataFrame, n_bins: int = 30, level: float = 0.95) -> Appr
     table = table.reset_index(drop=True)
     if len(table) < 2:
         raise ValueError(f"approach1: only {len(table)} FLOP bin has rows; need rows at 2 or more FLOP values")
+    if "run" not in df or df.groupby("run").size().max() == 1:
+        warnings.warn("approach1: every run has one row (no training curve), so each FLOP bin's minimum is one of the "
+                      "few sizes trained and N_opt(C) moves in steps - the exponents and their intervals can be far off "
+                      "(a lattice of sizes fits a line exactly). Approach 1 needs each run's logged curve; for one final "
+                      "loss per run use approach2 (isoFLOP profiles)", stacklevel=2)
     return Approach1Result(table=table, params_law=fit_power_law_in_c(table["flops"], table["params_opt"], level),
                            tokens_law=fit_power_law_in_c(table["flops"], table["tokens_opt"], level), level=level)
 

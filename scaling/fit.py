@@ -80,6 +80,7 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         everything = read_runs(runs, columns, required=law.columns + (law.response,))
         table = select_dataset(everything, dataset)
         _check_identifiable(law, table)
+        _note_checkpoints(law, table)
         X = design(law, table, law_options, log=everything)      # a run's lr may be logged on another dataset's rows
         y = _response(law, table)
         data = table[list(law.columns) + [law.response]].reset_index(drop=True)
@@ -301,6 +302,20 @@ def _check_identifiable(law: Law, table: pd.DataFrame) -> None:
     if distinct < law.n_params:
         raise InputError(f"only {distinct} distinct ({', '.join(law.columns)}) points for the {law.n_params} parameters "
                          f"of law {law.name!r} ({', '.join(law.names)}); add runs")
+
+
+def _note_checkpoints(law: Law, table: pd.DataFrame) -> None:
+    """A warning when a law of (N, D) is given several logged steps of one run: each is fitted as a run of
+    its own, though under a decaying schedule an intermediate loss sits above what a run trained for that
+    many tokens reaches (Hoffmann et al. 2022 fit final losses; :func:`scaling.runs.final_rows`)."""
+    if "tokens" not in law.columns or is_curve_law(law) or not {"run", "step"} <= set(table.columns):
+        return
+    per_run = table.groupby("run").size()
+    if per_run.max() > 1:
+        warnings.warn(f"{law.name} fit: {len(table)} rows from {len(per_run)} runs (up to {per_run.max()} steps of one "
+                      "run) - every logged step is fitted as a run of its own; under a decaying learning rate an "
+                      "intermediate loss sits above a run trained for that many tokens. To fit final losses: "
+                      "scaling.runs.final_rows(runs)", stacklevel=3)
 
 
 class _progress_bar:

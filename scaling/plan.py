@@ -23,7 +23,8 @@ from .result import FitResult, check_level, percentile_interval
 from .runs import FLOPS_PER_PARAM_TOKEN
 
 COARSE, FINE = 801, 201
-TOKENS_PER_PARAM_RANGE = (1e-4, 1e6)   # where the compute-optimal search looks
+TOKENS_PER_PARAM_RANGE = (1e-6, 1e10)  # where the compute-optimal search looks (Chinchilla: 20; a law with a small
+                                        # data exponent can ask for millions)
 PARAMS_RANGE = (1e4, 1e16)             # where the inference-aware search looks
 BISECTION_STEPS = 80
 
@@ -97,8 +98,10 @@ def compute_optimal(fit: FitResult, flops: float, level: float | None = None) ->
     lo_m, hi_m = TOKENS_PER_PARAM_RANGE
     u, at_edge = _argmin_log(loss_at, 0.5 * (log_c6 - np.log(hi_m)), 0.5 * (log_c6 - np.log(lo_m)), len(thetas))
     if at_edge[0]:
+        side = "more" if u[0] < 0.5 * (log_c6 - np.log(hi_m)) + 1.0 else "fewer"
         raise InputError(f"law {fit.law.name!r}: no compute-optimal size at C={flops:g} within tokens/param "
-                         f"{TOKENS_PER_PARAM_RANGE}; the fitted law keeps improving toward the edge")
+                         f"{lo_m:g} to {hi_m:g}; the fitted law keeps improving with {side} tokens per parameter up to that "
+                         f"edge (check its exponents: {', '.join(f'{k}={v:.3g}' for k, v in fit.params.items())})")
     n = np.exp(u)
     d = flops / (FLOPS_PER_PARAM_TOKEN * n)
     loss = loss_at(u[:, None])[:, 0]

@@ -9,6 +9,7 @@ interval of that quantity over the samples at the result's ``level``.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -272,6 +273,12 @@ class FitResult:
         if not 0 < float(d.get("level", 0.95)) < 1:
             raise InputError(f"fit file: level {d.get('level')} is not a confidence level in (0, 1)")
         samples = d.get("samples")
+        uncertainty = d.get("uncertainty", "none")
+        if not samples and int(d.get("n_samples") or 0):
+            warnings.warn(f"fit file: the record says {d['n_samples']} parameter samples but holds none (the summary "
+                          "`scaling fit --json` prints, not the file `--out` writes): predictions and plans from it "
+                          "have no intervals", stacklevel=4)
+            uncertainty = "none"
         if samples and np.shape(samples)[-1:] != (len(law.names),):
             raise InputError(f"fit file: samples have shape {np.shape(samples)}; law {law.name!r} has "
                              f"{len(law.names)} parameters per sample")
@@ -284,7 +291,7 @@ class FitResult:
             n_converged=int(d.get("n_converged", 0)), converged=bool(d.get("converged", True)),
             derived=dict(d.get("derived") or law.derived(params)),
             derived_ci={k: _pair(v) for k, v in (d.get("derived_ci") or {}).items()},
-            uncertainty=d.get("uncertainty", "none"),
+            uncertainty=uncertainty,
             samples=None if not samples else np.asarray(samples, float),
             residuals=None if d.get("residuals") is None else np.asarray(d["residuals"], float),
             data=None if d.get("data") is None else pd.DataFrame(d["data"]),

@@ -37,6 +37,12 @@ def test_fit_json_then_predict_and_plan_from_the_file(capsys, runs_csv, tmp_path
     assert set(d["params"]) == {"E", "A", "B", "alpha", "beta"} and len(d["ci"]["alpha"]) == 2
     assert d["params"]["alpha"] == pytest.approx(0.35, abs=0.03) and d["n_points"] == 36
 
+    summary = tmp_path / "summary.json"          # the stdout summary saved as if it were the fit file
+    summary.write_text(out)
+    code, out_s, err = run(capsys, "plan", summary, "--flops", 1e22, "--json")
+    assert code == 0 and "holds none" in err and json.loads(out_s)["loss_interval"] is None
+    assert json.loads(out_s)["uncertainty"] == "none"
+
     code, out, err = run(capsys, "predict", fit_path, "--params", 7e10, "--tokens", 1.4e12, "--json")
     assert code == 0, err
     p = json.loads(out)

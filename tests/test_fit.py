@@ -250,3 +250,15 @@ def test_pools_are_narrow_only_on_large_tables():
     assert _pool_size(1, 100) == POOL_SIZES[-1] and _pool_size(200, 100) == POOL_SIZES[0]
     assert _pool_size(1, LARGE_ROWS + 1) == 1 and _pool_size(3, LARGE_ROWS + 1) == 4
     assert _pool_size(64, LARGE_ROWS + 1) == POOL_SIZES[-1] and _pool_size(200, LARGE_ROWS + 1) == POOL_SIZES[0]
+
+
+def test_fitting_every_logged_step_of_a_run_is_flagged():
+    """A law of (N, D) fitted to intermediate checkpoints treats each as a finished run: said, not silent."""
+    final = chinchilla_grid_runs({"E": 1.8, "A": 500.0, "B": 2000.0, "alpha": 0.35, "beta": 0.37}, 0.003, seed=0)
+    final = final.assign(run=[f"r{i}" for i in range(len(final))], step=1000)
+    early = final.assign(tokens=final["tokens"] / 2, loss=final["loss"] * 1.02, step=500)
+    with pytest.warns(UserWarning, match="every logged step is fitted as a run of its own"):
+        scaling.fit("chinchilla", pd.concat([early, final], ignore_index=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scaling.fit("chinchilla", final)

@@ -102,3 +102,15 @@ def test_plan_names_the_loosely_identified_parameters_behind_its_intervals(boot_
     assert out["weakly_identified"] == noisy.weakly_identified() != []
     assert all(name in weak_note(out)[0] for name in out["weakly_identified"])
     assert scaling.plan(boot_fit, flops=1e22)["weakly_identified"] == boot_fit.weakly_identified()
+
+
+def test_a_data_hungry_law_plans_millions_of_tokens_per_parameter():
+    """A small data exponent puts the optimum far from Chinchilla's 20 tokens per parameter: the search reaches it
+    (brute force over N at fixed C = 6ND) instead of refusing at a narrow edge."""
+    import dataclasses
+    law = dict(E=1.92, A=845.0, B=2105.0, alpha=0.365, beta=0.208)
+    fit = dataclasses.replace(scaling.published("besiroglu2024"), params=law)
+    plan = scaling.plan(fit, flops=1e22)
+    N = np.geomspace(1e3, 1e12, 400001)
+    L = law["E"] + law["A"] / N ** law["alpha"] + law["B"] / (1e22 / (6 * N)) ** law["beta"]
+    assert plan["params"] == pytest.approx(N[np.argmin(L)], rel=1e-3) and plan["tokens_per_param"] > 1e6
