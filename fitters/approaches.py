@@ -231,10 +231,11 @@ def _isoflop_minimum(g: pd.DataFrame, loss_window: float | None) -> dict:
     """One budget's row of the Approach 2 table (see :func:`approach2`)."""
     flops = float(g["flops"].iloc[0] if g["flops"].nunique() == 1 else np.exp(np.log(g["flops"]).mean()))
     k = float(np.median(g["flops"] / (g["params"] * g["tokens"])))
-    if loss_window is not None:
-        g = g[g["loss"] <= (1 + loss_window) * g["loss"].min()]
+    loss_cut = math.inf if loss_window is None else (1 + loss_window) * float(g["loss"].min())
+    g = g[g["loss"] <= loss_cut]
     row = {"flops": flops, "sizes": g["params"].nunique(), "params_opt": math.nan, "log_params_opt_se": math.nan,
-           "tokens_opt": math.nan, "loss_opt": math.nan, "c0": math.nan, "c1": math.nan, "c2": math.nan}
+           "tokens_opt": math.nan, "loss_opt": math.nan, "c0": math.nan, "c1": math.nan, "c2": math.nan,
+           "params_min": float(g["params"].min()), "params_max": float(g["params"].max()), "loss_cut": loss_cut}
     if row["sizes"] < 3:
         where = " within loss_window" if loss_window is not None else ""
         return row | {"flag": f"fewer than 3 distinct params{where}", "used": False}

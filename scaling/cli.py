@@ -470,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("fit", help="FIT.json from `scaling fit --out` (it keeps the fitted data)")
     g.add_argument("--out", required=True, metavar="FIG.png", help="image file (.png, .pdf, .svg)")
     g.add_argument("--kind", help="which figure (default: the law's first): fit, residuals, isoflops, extrapolation "
-                   "(laws of N, D), curves, loss2loss, sigmoid, mixture, qat")
+                   "(laws of N, D), curves, loss2loss, sigmoid, error, mixture, qat")
     g.add_argument("--data", metavar="RUNS", help="draw these runs instead of the fitted ones (a file or a folder)")
     _data_flags(g)
     g.add_argument("--schedules", metavar="FILE", help="tissue, multipower: the runs' schedules (default: the fit's)")

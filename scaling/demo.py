@@ -325,7 +325,7 @@ def _loss_curves(out: Path, path: Path, ladder: pd.DataFrame, held_row: dict) ->
     with mpl.rc_context(STYLE):
         fig = Figure(layout="constrained")
         FigureCanvasAgg(fig)
-        plot_loss_curves(pd.concat(curves), dataset=DATASET, highlight=[held_row["run"]], ax=fig.add_subplot())
+        plot_loss_curves(pd.concat(curves), dataset=DATASET, highlight={held_row["run"]: "held-out run"}, ax=fig.add_subplot())
         fig.axes[0].set_title("loss curves (cosine schedule; only final points are fitted)")
         fig.savefig(path, dpi=120)
     return path

@@ -146,7 +146,7 @@ def plot_chain(fit: ChainedFit, target, held_out=None, n: int = 60, ax=None) -> 
                    edgecolor="C2", lw=1.4, zorder=5, label="target: actual")
     ax.set_xscale("log")
     ax.set_xlabel("training compute C = 6ND (FLOPs)")
-    ax.set_ylabel(name)
+    ax.set_ylabel({"error": "top-1 error", "accuracy": "accuracy"}.get(name, name))
     ax.set_title(f"{fit.name}: " + " -> ".join(s.law.name for s in fit.stages))
     ax.legend()
     return fig

@@ -54,11 +54,11 @@ def _weights(fit: FitResult, mixture: Mapping[str, float], name: str) -> np.ndar
 
 
 def target_label(target) -> str:
-    """A short name of a fit's target: the dataset, or ``weighted loss (3 datasets)`` for a weighted mapping."""
+    """What a fit's target loss is: ``loss on val``, or ``weighted loss over 3 datasets`` for a weighted mapping."""
     if isinstance(target, Mapping):
         names = [str(k) for k, v in target.items() if v]
-        return names[0] if len(names) == 1 else f"weighted loss ({len(names)} datasets)"
-    return "" if target is None else str(target)
+        return f"loss on {names[0]}" if len(names) == 1 else f"weighted loss over {len(names)} datasets"
+    return "loss" if target is None else f"loss on {target}"
 
 
 @_styled
@@ -81,16 +81,17 @@ def plot_mixture_fit(fit: FitResult, others: Mapping[str, pd.DataFrame] | None =
         err = None
         if np.all(np.isfinite(pred["loss_lo"])):
             err = np.vstack([p - pred["loss_lo"].to_numpy(float), pred["loss_hi"].to_numpy(float) - p])
-        ax.errorbar(y, p, yerr=err, fmt="o" if i == 0 else "s", ms=3.5, alpha=0.8, elinewidth=0.6, label=label)
+        bars = f" (bars: {100 * fit.level:g}% interval)" if err is not None else ""
+        ax.errorbar(y, p, yerr=err, fmt="o" if i == 0 else "s", ms=3.5, alpha=0.8, elinewidth=0.6, label=label + bars)
         lows.append(min(y.min(), p.min()))
         highs.append(max(y.max(), p.max()))
     lo, hi = min(lows), max(highs)
     ax.plot([lo, hi], [lo, hi], color="0.4", lw=0.8, ls="--", label="predicted = actual")
     target = target_label((fit.options.get("law_options") or {}).get("target"))
-    ax.set_xlabel(f"actual loss ({target})" if target else "actual loss")
-    ax.set_ylabel("predicted loss")
+    ax.set_xlabel(f"actual {target} (nats / token)")
+    ax.set_ylabel(f"predicted {target} (nats / token)")
     ax.set_title(f"{fit.law.name}: one point per mixture")
-    ax.legend()
+    ax.legend(loc="upper left")         # the points lie along the diagonal: its upper-left side is empty
     return fig
 
 
@@ -110,8 +111,9 @@ def plot_mixture_segment(fit: FitResult, a: Mapping[str, float], b: Mapping[str,
     best = int(np.argmin(pred["loss_pred"]))
     ax.plot(s[best], pred["loss_pred"][best], "v", color="C3", label=f"best on the segment (s = {s[best]:.2f})")
     ax.set_xlabel("s: mixture (1 - s) a + s b")
-    ax.set_ylabel("predicted loss")
-    ax.set_title(f"{fit.law.name}: a = {_short(a)} -> b = {_short(b)}")
+    ax.set_ylabel("predicted loss (nats / token)")
+    at = f" at N={params:.3g}, D={tokens:.3g}" if params and tokens else ""
+    ax.set_title(f"{fit.law.name}{at}\na = {_short(a)}\nb = {_short(b)}")
     ax.legend()
     return fig
 
@@ -154,7 +156,8 @@ def plot_mixture_ternary(fit: FitResult, params=None, tokens=None, plan: Mapping
         H = fit.data[[PREFIX + d for d in domains]].to_numpy(float)
         ax.scatter(H[:, 0], H[:, 1], H[:, 2], s=10, c="white", edgecolors="k", linewidths=0.5, label="fitted runs")
     w = [plan["mixture"][d] for d in domains]
-    ax.scatter([w[0]], [w[1]], [w[2]], marker="*", s=220, c="C3", edgecolors="k", label=f"optimum ({plan['loss']:.4g})")
+    ax.scatter([w[0]], [w[1]], [w[2]], marker="*", s=220, c="C3", edgecolors="k", clip_on=False, zorder=5,
+               label=f"optimum ({plan['loss']:.4g})")      # drawn whole at a vertex too
     ax.set_tlabel(domains[0])
     ax.set_llabel(domains[1])
     ax.set_rlabel(domains[2])

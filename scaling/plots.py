@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib as mpl
 import numpy as np
@@ -271,7 +271,7 @@ def plot_isoflops(fit: FitResult, flops=None, runs=None, ax=None, n_budgets: int
         if interval is not None:
             xerr = np.array([[max(opt["params"] - interval[0], 0.0)], [max(interval[1] - opt["params"], 0.0)]])
         container = ax.errorbar([opt["params"]], [opt["loss"]], xerr=xerr, fmt="*", ms=12, color=colour(c),
-                                mec="black", mew=0.6, capsize=3, elinewidth=1.2, zorder=4)
+                                mec="black", mew=0.6, ecolor="black", capsize=4, elinewidth=1.6, zorder=4)
         container.lines[0].set_gid("optimum")
     if len(optima) > 1:
         ax.plot([o["params"] for o in optima], [o["loss"] for o in optima], ls="--", color="0.35", lw=1.0,
@@ -280,8 +280,8 @@ def plot_isoflops(fit: FitResult, flops=None, runs=None, ax=None, n_budgets: int
     ax.set_xlabel("parameters N  (tokens D = C / 6N)")
     ax.set_ylabel("loss (nats / token)")
     pct = f"{100 * fit.level:g}%"
-    extra = f"; bars: {pct} interval of N_opt" if fit.samples is not None and len(fit.samples) else ""
-    ax.set_title(f"isoFLOP profiles of the {fit.law.name} law (stars: optimum{extra})")
+    extra = f"; black bars: {pct} interval of N_opt" if fit.samples is not None and len(fit.samples) else ""
+    ax.set_title(f"isoFLOP profiles of the {fit.law.name} law\n(stars: optimum{extra})")
     ax.legend(loc="upper right")
     return fig
 
@@ -292,7 +292,7 @@ def plot_extrapolation(fit: FitResult, flops: Sequence[float] | None = None, run
     """Compute-optimal loss vs FLOPs (log x): what the law extrapolates to, with its interval.
 
     The frontier is the loss at the compute-optimal N of :func:`scaling.plan.compute_optimal` at
-    ``n`` log-spaced budgets over ``flops=(lo, hi)`` (default: from the data's smallest 6ND to
+    ``n`` log-spaced budgets (solid up to the largest fitted run's compute, dashed beyond) over ``flops=(lo, hi)`` (default: from the data's smallest 6ND to
     100x the largest, held-out runs included), with its ``loss_interval`` as a band (gid
     ``"interval"``; none when the fit has no samples).  The runs (``runs`` or ``fit.data``) are
     drawn at their 6ND; ``held_out`` rows (a DataFrame or anything :func:`scaling.read_runs` reads,
@@ -316,7 +316,13 @@ def plot_extrapolation(fit: FitResult, flops: Sequence[float] | None = None, run
     budgets = np.logspace(np.log10(lo), np.log10(hi), n)
     optima = [compute_optimal(fit, c) for c in budgets]
     loss = np.array([o["loss"] for o in optima])
-    ax.plot(budgets, loss, color="tab:blue", gid="frontier", label=f"{fit.law.name}: compute-optimal loss")
+    c_fit = float(table["flops"].max()) if table is not None and len(table) else np.inf
+    inside = budgets <= c_fit
+    ax.plot(budgets[inside], loss[inside], color="tab:blue", gid="frontier", label=f"{fit.law.name}: compute-optimal loss")
+    if not inside.all():              # beyond the largest fitted run: extrapolated, dashed
+        k = max(int(inside.sum()) - 1, 0)
+        ax.plot(budgets[k:], loss[k:], color="tab:blue", ls="--", gid="extrapolated",
+                label="extrapolated beyond the largest fitted run" if inside.any() else "extrapolated")
     bands = [o["loss_interval"] for o in optima]
     if all(b is not None for b in bands):
         band = np.array(bands, float)
@@ -348,8 +354,9 @@ def plot_extrapolation(fit: FitResult, flops: Sequence[float] | None = None, run
 @_styled
 def plot_isoflop_profiles(result, runs, ax=None) -> Figure:
     """Approach 2 (Hoffmann et al. 2022 Fig. 3, left): loss vs N of the runs at each FLOP budget,
-    the budget's parabola in log N, and its vertex N_opt (a cross); budgets left out of the
-    power-law fit (``result.flagged``) are drawn dashed.  A run belongs to the nearest budget within
+    the budget's parabola in log N over the sizes it was fitted to, and its vertex N_opt (a cross);
+    runs outside a parabola's fit (``loss_window``) are hollow; budgets left out of the power-law fit
+    (``result.flagged``) are drawn dashed.  A run belongs to the nearest budget within
     half the log-spacing of the budgets."""
     table = read_runs(runs, check_duplicates=False)
     budgets = result.table.sort_values("flops").reset_index(drop=True)
@@ -364,9 +371,11 @@ def plot_isoflop_profiles(result, runs, ax=None) -> Figure:
     for i, b in budgets.iterrows():
         colour = cmap(norm(b["flops"]))
         rows = table[member & (nearest == i)]
-        ax.scatter(rows["params"], rows["loss"], s=14, color=colour, zorder=3)
+        fitted = (rows["loss"] <= b["loss_cut"]) & rows["params"].between(b["params_min"], b["params_max"])
+        ax.scatter(rows["params"][fitted], rows["loss"][fitted], s=14, color=colour, zorder=3)
+        ax.scatter(rows["params"][~fitted], rows["loss"][~fitted], s=14, facecolor="none", edgecolor=colour, zorder=3)
         if len(rows) >= 3 and np.isfinite(b["c2"]):
-            n = np.geomspace(rows["params"].min(), rows["params"].max(), 60)
+            n = np.geomspace(b["params_min"], b["params_max"], 60)       # the parabola where it was fitted
             u = np.log(n)
             ax.plot(n, b["c0"] + b["c1"] * u + b["c2"] * u ** 2, color=colour, ls="-" if b["used"] else "--", lw=1.2)
         if b["used"]:
@@ -376,6 +385,10 @@ def plot_isoflop_profiles(result, runs, ax=None) -> Figure:
     ax.set_xlabel("parameters N")
     ax.set_ylabel("loss (nats / token)")
     ax.set_title(f"isoFLOP profiles: {len(budgets)} budgets, {int(budgets['used'].sum())} used (x = N_opt)")
+    ax.legend(handles=[Line2D([], [], ls="", marker="o", color="0.4", label="run in its parabola's fit"),
+                       Line2D([], [], ls="", marker="o", mfc="none", color="0.4", label="run outside it (loss_window)"),
+                       Line2D([], [], color="0.4", label="parabola in log N (dashed: budget left out)")],
+              loc="upper right")
     return fig
 
 
@@ -405,8 +418,10 @@ def plot_optimal_scaling(result, ax=None) -> Figure:
 @_styled
 def plot_loss_curves(runs, dataset: str | None = "validation", highlight=(), ax=None) -> Figure:
     """Loss vs tokens (log x) of every run in a runs table with ``run`` and ``step`` columns (e.g.
-    a ladder's rows), one line per run coloured by N; runs named in ``highlight`` (e.g. a held-out
-    run) in red.  ``dataset`` picks the evaluation rows (None: the table has one dataset)."""
+    a ladder's rows), one line per run coloured by N with its final point marked (what a law of
+    (N, D) fits); runs named in ``highlight`` (e.g. a held-out run) in red - a mapping
+    ``{run: label}`` names them in the legend.  ``dataset`` picks the evaluation rows (None: the
+    table has one dataset)."""
     table = read_runs(runs, required=("run", "step", "params", "tokens", "loss"), check_duplicates=False)
     if dataset is not None and "dataset" in table.columns:
         table = table[table["dataset"].astype(str) == dataset]
@@ -420,13 +435,16 @@ def plot_loss_curves(runs, dataset: str | None = "validation", highlight=(), ax=
         norm = LogNorm(n.min(), n.max() if n.max() > n.min() else n.min() * 10)
         cmap = mpl.colormaps[RUNS_CMAP]
         for _, r in plain.sort_values("step").groupby("run"):
-            ax.plot(r["tokens"], r["loss"], color=cmap(norm(r["params"].iloc[0])), lw=1.2, marker="o", ms=2.5)
+            colour = cmap(norm(r["params"].iloc[0]))
+            ax.plot(r["tokens"], r["loss"], color=colour, lw=1.2, marker="o", ms=2.0)
+            ax.plot(r["tokens"].iloc[-1:], r["loss"].iloc[-1:], "o", color=colour, ms=6, mec="black", mew=0.6, zorder=4)
         _colorbar(fig, ax, norm, RUNS_CMAP, "parameters N")
+        ax.plot([], [], "o", color="0.6", ms=6, mec="black", mew=0.6, label="final point of each run")
+    names = highlight if isinstance(highlight, Mapping) else {}
     for run, r in table[marked].sort_values("step").groupby("run"):
         ax.plot(r["tokens"], r["loss"], color="tab:red", lw=1.6, marker="D", ms=3,
-                label=f"{run} (N={r['params'].iloc[0]:.3g})")
-    if marked.any():
-        ax.legend(loc="upper right")
+                label=f"{names.get(run, run)} (N={r['params'].iloc[0]:.3g})")
+    ax.legend(loc="upper right")
     ax.set_xscale("log")
     ax.set_xlabel("tokens D")
     ax.set_ylabel(f"{dataset or 'loss'} loss (nats / token)")

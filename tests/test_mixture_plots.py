@@ -24,7 +24,7 @@ def test_predicted_vs_actual_with_held_out_rows(ye_fit):
     held = synthetic("mixture-ye", 10, 2e-3, 13)
     fig = plot_mixture_fit(ye_fit, others={"held-out": held})
     ax = fig.axes[0]
-    assert len(ax.containers) == 2 and "actual loss (val)" in ax.get_xlabel()
+    assert len(ax.containers) == 2 and "actual loss on val (nats / token)" == ax.get_xlabel()
     x, y = ax.lines[0].get_data()           # first errorbar: the fitted mixtures
     np.testing.assert_allclose(x, ye_fit.data.loss)
     np.testing.assert_allclose(y, ye_fit.predict(ye_fit.data).loss_pred)
@@ -37,9 +37,9 @@ def test_a_weighted_target_gets_a_short_axis_label():
                      ignore_index=True)
     fit = scaling.fit("mixture-ye", runs, target={"val": 0.5, "b": 0.3, "c": 0.2})
     fig = plot_mixture_fit(fit)
-    assert fig.axes[0].get_xlabel() == "actual loss (weighted loss (3 datasets))"
+    assert fig.axes[0].get_xlabel() == "actual weighted loss over 3 datasets (nats / token)"
     plt.close(fig)
-    assert target_label({"val": 1.0, "b": 0.0}) == "val" and target_label(None) == ""
+    assert target_label({"val": 1.0, "b": 0.0}) == "loss on val" and target_label(None) == "loss"
 
 
 def test_segment_between_two_mixtures_has_the_predicted_curve_and_its_minimum():

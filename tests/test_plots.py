@@ -161,8 +161,11 @@ def test_extrapolation_band_frontier_and_held_out(fit):
     held = pd.DataFrame({"params": [1e9, 2e9], "tokens": [2e10, 4e10], "loss": [2.4, 2.3]})
     ax = plots.plot_extrapolation(fit, flops=(1e17, 1e21), held_out=held).axes[0]
     assert ax.get_xscale() == "log"
-    (frontier,) = by_gid(ax.lines, "frontier")
-    c, y = frontier.get_data()
+    (frontier,) = by_gid(ax.lines, "frontier")              # solid over the fitted compute, dashed beyond
+    (beyond,) = by_gid(ax.lines, "extrapolated")
+    c_fit = (6 * fit.data["params"] * fit.data["tokens"]).max()
+    assert frontier.get_xdata()[-1] <= c_fit < beyond.get_xdata()[1] and frontier.get_xdata()[-1] == beyond.get_xdata()[0]
+    c, y = np.r_[frontier.get_xdata(), beyond.get_xdata()[1:]], np.r_[frontier.get_ydata(), beyond.get_ydata()[1:]]
     assert len(c) == 30 and c[0] == pytest.approx(1e17) and c[-1] == pytest.approx(1e21)
     assert y[-1] == pytest.approx(compute_optimal(fit, 1e21)["loss"], rel=1e-12)
     (band,) = by_gid(ax.collections, "interval")
@@ -255,3 +258,14 @@ def test_the_figure_of_a_fit_by_law_family_and_the_plot_command(fit, tmp_path, c
     with pytest.raises(scaling.InputError, match="draws the rows the fit was made from"):
         scaling.plot(fit, runs=synthetic_runs(1), kind="residuals")
     assert scaling.plot(fit, runs=synthetic_runs(1)).axes[0].has_data()
+
+
+def test_loss_curves_mark_each_runs_final_point_and_name_the_highlighted_run():
+    rows = pd.concat([pd.DataFrame({"run": f"r{i}", "step": [1, 2, 3], "params": n, "tokens": [1e8, 2e8, 4e8],
+                                    "dataset": "validation", "loss": [4.0 - i / 10, 3.5 - i / 10, 3.2 - i / 10]})
+                      for i, n in enumerate([1e7, 3e7, 1e8])], ignore_index=True)
+    ax = plots.plot_loss_curves(rows, highlight={"r2": "held-out run"}).axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "final point of each run" in labels and "held-out run (N=1e+08)" in labels
+    finals = [l for l in ax.lines if l.get_markersize() == 6 and len(l.get_xdata()) == 1]
+    assert sorted(l.get_ydata()[0] for l in finals) == pytest.approx([3.1, 3.2])     # the two plain runs' ends
