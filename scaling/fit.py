@@ -48,7 +48,8 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     fixed: parameters held at given values, e.g. ``{"E": 1.69}`` (reported with no interval).
     starts: (S, P) fit-space starting points; default the law's grid (moved to the data's scales by its
         ``data_grid`` where it has one).
-    bootstrap: number of row resamples (0: asymptotic Gauss-Newton intervals instead).
+    bootstrap: number of row resamples (0: asymptotic intervals instead - draws from a multivariate t with
+        n - p degrees of freedom and the Gauss-Newton covariance, Seber & Wild 1989 Sec. 5.1).
     bootstrap_starts: ``"basins"``, ``"grid"`` or ``"warm"`` (see :mod:`fitters.bootstrap`).
     law_options: passed to the law's ``prepare`` or ``observe`` (e.g. ``schedules=`` for whole-curve laws,
         ``x=``/``y=`` for loss-to-loss laws).  Composite fits (``"task"``: two steps chained) return a
@@ -140,7 +141,10 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         if not conv_b.all():
             warn.append(f"{int((~conv_b).sum())} of {len(conv_b)} bootstrap refits stopped without converging")
     else:
-        draws = np.random.default_rng(rng_seed).multivariate_normal(theta, cov, size=ASYMPTOTIC_DRAWS, method="eigh")
+        rng = np.random.default_rng(rng_seed)       # multivariate t (n - p dof): small-sample t intervals
+        z = rng.multivariate_normal(np.zeros_like(theta), cov, size=ASYMPTOTIC_DRAWS, method="eigh")
+        dof = max(len(y) - law.n_params, 1)
+        draws = theta + z * np.sqrt(dof / rng.chisquare(dof, size=(ASYMPTOTIC_DRAWS, 1)))
         with np.errstate(over="ignore", under="ignore"):
             samples = full_law.to_natural(expand(full_law, draws, fixed))
         uncertainty = "asymptotic"
