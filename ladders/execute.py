@@ -26,7 +26,7 @@ import traceback
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm          # the text bar: tqdm.auto warns in notebooks without ipywidgets
 
 from . import runlog
 from .model import param_counts

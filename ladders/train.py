@@ -61,7 +61,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm          # the text bar: tqdm.auto warns in notebooks without ipywidgets
 
 from . import checkpoint, data, parallel, quant, runlog
 from .config import RunConfig, as_run_config

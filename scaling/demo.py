@@ -204,7 +204,7 @@ def _wait_with_bar(future, run_dir: Path, name: str, steps: int, progress: bool)
     import concurrent.futures as cf
 
     from ladders import runlog
-    from tqdm.auto import tqdm
+    from tqdm import tqdm          # the text bar: tqdm.auto warns in notebooks without ipywidgets
     if not progress:
         cf.wait([future])
         return

@@ -332,7 +332,7 @@ class _progress_bar:
     def __enter__(self):
         if not self.enabled:
             return None
-        from tqdm.auto import tqdm
+        from tqdm import tqdm          # the text bar: tqdm.auto warns in notebooks without ipywidgets
         self.bar = tqdm(total=self.total, desc=self.desc, unit="resample", file=sys.stderr)
         return self.bar.update
 
