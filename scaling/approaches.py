@@ -25,7 +25,7 @@ def isoflop_fit(approach: str, runs, *, columns=None, dataset: str | None = None
     bad = [f"{k}={v}" for k, v in options.items() if isinstance(v, float) and not np.isfinite(v)]
     if bad:
         raise InputError(f"{approach}: {bad[0]} is not a number")
-    table = select_dataset(read_runs(runs, columns), dataset)
+    table = select_dataset(read_runs(runs, columns, required=("params", "tokens", "loss")), dataset)
     try:
         return APPROACHES[approach](table, **options)
     except TypeError as e:

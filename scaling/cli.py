@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 import warnings
@@ -521,6 +522,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:             # stdout closed early (`scaling ... --json | head`): end quietly, as on SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # no second error at exit's flush
+        return 141
     except Exception as e:  # noqa: BLE001 - the CLI's last line of defence: exit 1 with the reason
         traceback.print_exc(file=sys.stderr)
         print(f"internal error: {type(e).__name__}: {e}", file=sys.stderr)

@@ -358,7 +358,7 @@ def plot_isoflop_profiles(result, runs, ax=None) -> Figure:
     runs outside a parabola's fit (``loss_window``) are hollow; budgets left out of the power-law fit
     (``result.flagged``) are drawn dashed.  A run belongs to the nearest budget within
     half the log-spacing of the budgets."""
-    table = read_runs(runs, check_duplicates=False)
+    table = read_runs(runs, required=("params", "tokens", "loss"), check_duplicates=False)
     budgets = result.table.sort_values("flops").reset_index(drop=True)
     log_b = np.log(budgets["flops"].to_numpy(float))
     half = 0.5 * np.min(np.diff(log_b)) if len(log_b) > 1 else np.inf

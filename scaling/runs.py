@@ -113,14 +113,19 @@ def loss_scale(loss_unit: str = "nats", bytes_per_token: float | None = None) ->
     return (np.log(2.0) if loss_unit.startswith("bits") else 1.0) * (float(bytes_per_token) if per_byte else 1.0)
 
 
-def read_runs(source, columns: Mapping[str, str] | None = None, required=("params", "tokens", "loss"),
+def read_runs(source, columns: Mapping[str, str] | None = None, required=("loss",),
               check_duplicates: bool = True, unmeasured: bool = False, loss_unit: str = "nats",
               bytes_per_token: float | None = None) -> pd.DataFrame:
     """Read a runs table from CSV/parquet/JSON lines/DataFrame, or a folder of per-run files
     (:func:`read_folder`), and validate it.
 
     ``columns`` maps our names to the file's, e.g. ``{"params": "Model Size"}``; ``required``
-    names the columns that must be present (after the mapping and the 6ND fill).
+    names the columns that must be present (after the mapping and the 6ND fill; default ``loss``
+    alone - a whole-curve export has no ``params``; each law asks for its own columns when fitted).
+    Returns the table with ``tokens`` filled from ``flops`` / (6 ``params``) or ``flops`` from 6 ND
+    (Kaplan et al. 2020, Sec. 2.1) where one is missing, every value checked, the index 0..n-1.
+    ``params`` is whatever count the table gives (the shipped ladders log non-embedding N as
+    ``params`` and the total as ``params_total``: ``columns={"params": "params_total"}`` switches).
     ``check_duplicates=False`` allows repeated rows (e.g. rows to predict at).  ``unmeasured=True``: rows
     to predict at, whose ``loss`` may be empty (a run not trained yet); a loss that is given is checked.
     ``loss_unit``: the unit of the file's ``loss`` - ``nats`` (per token, the table's unit), ``bits``,

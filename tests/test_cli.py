@@ -1,5 +1,6 @@
 """The `scaling` command: JSON contract, exit codes (0 ok, 2 bad input, 1 internal)."""
 import json
+import os
 import subprocess
 import sys
 
@@ -203,3 +204,18 @@ def test_approach2_from_the_command_line(capsys, tmp_path):
     code, _, err = run(capsys, "fit", "approach2", path, "--map", "params=Model Size", "--map", "flops=Training FLOP",
                        "--loss-window", -1)
     assert code == 2 and "loss_window" in err
+
+
+def test_stdout_closed_early_ends_quietly(monkeypatch, capsys):
+    """`scaling ... --json | head`: a closed pipe is not an internal error with a traceback."""
+    import scaling.cli as cli
+
+    def closed(args):
+        raise BrokenPipeError(32, "Broken pipe")
+    parser = cli.build_parser()
+    parse = parser.parse_args
+    monkeypatch.setattr(parser, "parse_args", lambda argv: setattr(ns := parse(argv), "func", closed) or ns)
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    monkeypatch.setattr(sys.stdout, "fileno", lambda: os.open(os.devnull, os.O_WRONLY))
+    assert cli.main(["laws"]) == 141
+    assert "internal error" not in capsys.readouterr().err

@@ -269,3 +269,10 @@ def test_loss_curves_mark_each_runs_final_point_and_name_the_highlighted_run():
     assert "final point of each run" in labels and "held-out run (N=1e+08)" in labels
     finals = [l for l in ax.lines if l.get_markersize() == 6 and len(l.get_xdata()) == 1]
     assert sorted(l.get_ydata()[0] for l in finals) == pytest.approx([3.1, 3.2])     # the two plain runs' ends
+
+
+def test_figure_modules_are_reachable_from_the_package():
+    import importlib
+    assert scaling.plots is plots and scaling.qat_plots is importlib.import_module("scaling.qat_plots")
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        scaling.nope

@@ -52,7 +52,10 @@ def test_a_loss_on_the_wrong_scale_is_named():
 
 def test_missing_column_and_duplicates():
     with pytest.raises(InputError, match="tokens"):
-        read_runs(GOOD.rename(columns={"tokens": "tokns"}))
+        read_runs(GOOD.rename(columns={"tokens": "tokns"}), required=("params", "tokens", "loss"))
+    assert "tokns" in read_runs(GOOD.rename(columns={"tokens": "tokns"}))     # by default only a loss is needed
+    with pytest.raises(InputError, match=r"missing column\(s\) \['loss'\]"):
+        read_runs(GOOD.drop(columns="loss"))
     with pytest.raises(InputError, match=r"row 3 \(index 0\) duplicates"):
         read_runs(pd.concat([GOOD, GOOD.iloc[[0]]]))
 
