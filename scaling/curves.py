@@ -297,8 +297,12 @@ def read_schedules(path) -> pd.DataFrame | dict:
 def predict_curve(fit, schedule, total_steps: int | None = None, steps=None, level: float | None = None) -> pd.DataFrame:
     """The predicted loss curve of a run trained with ``schedule`` for ``total_steps`` steps.
 
-    Returns a DataFrame ``step, lr, loss_pred, loss_lo, loss_hi`` (intervals from the fit's
-    parameter samples) at ``steps`` (default: ``CURVE_POINTS`` steps evenly spread up to the end).
+    schedule: a schedule in the trainer's language (``"wsd:peak=3e-4,warmup=2160,decay_fraction=0.2"``,
+    :mod:`ladders.schedules`), whose length is ``total_steps=`` in the string or the argument here; or
+    the learning rate of every update as an array (its length is the run's; ``total_steps`` unused).
+    Returns a DataFrame ``step, lr, loss_pred, loss_lo, loss_hi`` (nats per token) at ``steps``
+    (default: ``CURVE_POINTS`` steps evenly spread up to the end); the interval is the fit's parameter
+    uncertainty, plus the law's own error when the fit carries one (:func:`add_model_error`).
     ``lr`` is the rate of the update at that step (the last update's at the final step).
     """
     if not is_curve_law(fit.law):

@@ -39,7 +39,11 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         space: str | None = None, delta: float = HUBER_DELTA, starts=None, bootstrap: int = 0,
         bootstrap_starts: str = "basins", seed: int = 0, level: float = 0.95, max_evals: int = 15000,
         progress: bool | None = None, fixed: dict | None = None, **law_options) -> FitResult:
-    """Fit ``law`` (a name from ``fitters.LAWS`` or a :class:`Law`) to ``runs``.
+    """Fit ``law`` (a name from ``fitters.LAWS`` or a :class:`Law`) to ``runs``; returns a
+    :class:`~scaling.result.FitResult` (a :class:`~scaling.chain.ChainedFit` for ``"task"``).
+
+    The laws, their equations and sources: ``scaling laws`` on the command line, or each module's
+    docstring under ``fitters/``.  Losses are nats per token (``read_runs(..., loss_unit=)`` converts).
 
     runs: a DataFrame or anything :func:`read_runs` reads (``columns`` maps names).
     dataset: which ``dataset`` rows to fit when the table holds several.

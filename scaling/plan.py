@@ -178,11 +178,29 @@ PLANNERS.update({name: plan_mixture for name in ("mixture-ye", "mixture-additive
 
 
 def plan(fit: FitResult, flops: float | None = None, **options) -> dict:
-    """Plan from a fit (or a published law).
+    """Plan from a fit (or a published law); returns plain numbers in a dict.
 
-    ``plan(fit, flops=C)``: compute-optimal N, D, loss, tokens per parameter with intervals.
-    ``plan(fit, loss=L, inference_tokens=T)``: inference-aware sizing (Sardana et al. 2024).
-    Law families with their own planner (``PLANNERS``: schedules, mixtures, QAT) take their own options.
+    Laws of (N, D) (Chinchilla, Kaplan forms):
+
+    - ``plan(fit, flops=C)``: the compute-optimal model for C training FLOPs (C = 6 N D): ``params``,
+      ``tokens``, ``loss`` (nats per token), ``tokens_per_param``, each with ``NAME_interval`` [lo, hi]
+      (percentile interval over the fit's samples at ``level``, holding the point; None for a
+      published law, which has no samples), ``interval`` (the loss's), ``accounting``, ``level``,
+      ``uncertainty``, ``weakly_identified`` (:func:`compute_optimal`).
+    - ``plan(fit, loss=L, inference_tokens=T)``: the cheapest model reaching loss L when it will also
+      serve T tokens of inference at 2 N FLOPs per token (Sardana et al. 2024): ``params``, ``tokens``,
+      FLOPs of training and inference, with intervals (:func:`inference_optimal`).
+
+    Families with their own planner (``PLANNERS``), each documented there:
+
+    - tissue, multipower: ``plan(fit, steps=T, peak=, warmup=, floor=, families=, decay_fractions=,
+      candidates={name: schedule})`` - the best schedule family and WSD decay fraction for T steps,
+      ranked by predicted final loss (:func:`scaling.plan_schedule.plan_schedule`);
+    - mixture laws: ``plan(fit, params=N, tokens=D, caps=, floors=, unique_tokens=, max_epochs=)`` - the
+      optimal mixture on the simplex (:func:`scaling.plan_mixture.plan_mixture`);
+    - qat: ``plan(fit, params=N, tokens=D, bits=b)`` - the optimal QAT fraction, or ``plan(fit,
+      memory=M, flops=C)`` - bit width, N, D, f under a weight-memory budget
+      (:func:`scaling.plan_qat.plan_qat`).
     """
     if not isinstance(fit, FitResult):          # e.g. a ChainedFit (loss -> accuracy)
         raise InputError(f"plan takes one fit; got a {type(fit).__name__}: plan with its first step (fit.stages[0]), "

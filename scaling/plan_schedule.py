@@ -138,7 +138,7 @@ def plan_schedule(fit: FitResult, flops=None, steps: int | None = None, peak: fl
 
     names = [f"c{i}" for i in range(len(entries))]
     rows = pd.DataFrame({"run": names, "step": [len(e[4]) for e in entries]})
-    X = design(fit.law, rows, {"schedules": {n: e[4] for n, e in zip(names, entries)}})
+    X = design(fit.law, rows, {**fit.stored_law_options(), "schedules": {n: e[4] for n, e in zip(names, entries)}})   # its warmup=, lam=
     loss = fit.point_loss(X)
     samples = fit.loss_samples(X)
     lo, hi = fit.interval(samples, level, point=loss)

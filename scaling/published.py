@@ -23,7 +23,12 @@ def published_names() -> list[str]:
 
 
 def published(name: str) -> FitResult:
-    """The published law ``name`` (see :func:`published_names`) as a FitResult."""
+    """The published law ``name`` as a FitResult usable wherever a fit is (``predict``, ``plan``, ``plot``).
+
+    Names (:func:`published_names`): ``besiroglu2024`` (the Chinchilla refit, Besiroglu et al. 2024),
+    ``hoffmann2022`` (and ``hoffmann2022_unrounded``), ``kaplan2020``; ``dremov2025`` is the closed form
+    of the optimal QAT fraction alone.  ``result.source`` cites the paper and table.  A published law carries
+    no parameter samples: ``predict`` gives NaN interval ends and ``plan`` intervals of None."""
     names = published_names()
     if name not in names:
         raise InputError(f"unknown published law {name!r}; choose one of {names}")

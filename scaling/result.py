@@ -139,7 +139,10 @@ class FitResult:
 
     # -- reporting -------------------------------------------------------------------------
     def summary(self) -> str:
-        """A statsmodels-style table of the fit."""
+        """A statsmodels-style table of the fit: the law and formula, objective, points and starts (how
+        many reached the best), the kind of uncertainty; each parameter's estimate, standard error and
+        interval at ``level``; derived quantities (e.g. Chinchilla's a, b, G) with intervals; the condition
+        number of the scaled normal matrix and the parameters the data leave weakly identified."""
         pct = f"{100 * self.level:g}%"
         head = [f"{self.law.name} law   {self.law.formula}"]
         if self.source:
@@ -212,7 +215,8 @@ class FitResult:
 
     # -- JSON ------------------------------------------------------------------------------
     def to_dict(self, full: bool = True) -> dict:
-        """JSON-safe dict; ``full=False`` leaves out samples, residuals and data (for stdout)."""
+        """JSON-safe dict; ``full=False`` leaves out samples, residuals and data (the stdout summary: loaded
+        again, it warns and gives no intervals)."""
         d = {
             "format": FORMAT_VERSION, "law": self.law.name, "formula": self.law.formula, "inputs": list(self.law.inputs),
             "params": self.params, "se": self.se, "ci": _lists(self.ci), "level": self.level,
@@ -230,7 +234,8 @@ class FitResult:
         return json_safe(d)
 
     def to_json(self, path: str | Path | None = None, full: bool = True) -> str:
-        """The result as JSON text; also written to ``path`` when given."""
+        """The result as JSON text; also written to ``path`` when given (``full`` as in :meth:`to_dict`:
+        keep the default for a file to predict and plan from, with intervals)."""
         return json_text(self.to_dict(full=full), path)
 
     @classmethod

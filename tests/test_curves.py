@@ -67,6 +67,11 @@ def test_a_fit_predicts_new_schedules_with_its_own_warmup_rule():
     Xc = tissue.prepare(new, {"c": sc.schedule_array(sched["c"])}, warmup="peak")
     expected = truth["L0"] + truth["A"] * Xc["S1"] ** -truth["alpha"] - truth["C"] * Xc["S2"]
     np.testing.assert_allclose(fit.predict(new, schedules=sched)["loss_pred"], expected, rtol=1e-4)
+    # the schedule planner evaluates its candidates with the same rule: its losses are predict's
+    plan = scaling.plan(fit, steps=1500, peak=0.001, warmup=300, floor=0.0001, families=("wsd",),
+                        decay_fractions=[0.5])
+    linear = next(r for r in plan["ranking"] if "decay_shape=linear" in r["schedule"])
+    assert linear["loss"] == pytest.approx(expected[-1], rel=1e-4)
 
 
 @pytest.mark.parametrize("desc,T", [
