@@ -19,7 +19,8 @@ whole-curve fit and prediction (from :func:`scaling.result.design`), so ``schedu
 * a DataFrame (or file) with columns ``run, step, lr``: the same, per run.
 * a mapping run -> schedule: a per-step array (``lr[i]`` for update ``i``), or a description.
   A description's length is the run's last row's step unless given: ``(description, total_steps)``,
-  ``{"kind": ..., "total_steps": T}`` or ``"...,total_steps=T"`` in the string form.
+  ``{"kind": ..., "total_steps": T}`` or ``"...,total_steps=T"`` in the string form (a warning says so
+  when the schedule's shape depends on its length, as a cosine's does).
 * one description (not a mapping): the same schedule for every run.
 
 Errors (``InputError``, naming the run): no ``lr`` column and no schedules, a run missing from
@@ -240,7 +241,7 @@ def learning_rates(table: pd.DataFrame, schedules=None, log: pd.DataFrame | None
     if isinstance(schedules, pd.DataFrame):
         lrs = _logs(schedules, "schedules")
     elif is_description(schedules):
-        lrs = {run: schedule_array(schedules, int(last[run])) for run in last.index}
+        lrs = {run: _rows_length(schedules, run, int(last[run])) for run in last.index}
     elif isinstance(schedules, Mapping):
         lrs = {}
         given = {str(k): v for k, v in schedules.items()}
@@ -250,7 +251,7 @@ def learning_rates(table: pd.DataFrame, schedules=None, log: pd.DataFrame | None
                                  "give every run's schedule")
             v = given[run]
             if is_description(v):
-                lrs[run] = schedule_array(v, int(last[run]))
+                lrs[run] = _rows_length(v, run, int(last[run]))
             else:
                 arr = np.asarray(v, float)
                 if arr.ndim != 1:
@@ -274,6 +275,18 @@ def learning_rates(table: pd.DataFrame, schedules=None, log: pd.DataFrame | None
             raise InputError(f"run {run!r}: its schedule covers {len(arr)} steps but the table has a row at step "
                              f"{int(last[run])}; the schedule is shorter than the data (give total_steps >= {int(last[run])})")
     return lrs
+
+
+def _rows_length(description, run: str, last: int) -> np.ndarray:
+    """The per-step rates of ``description`` for ``run``; without its own ``total_steps`` the run's last row's
+    step is its length - said with a warning when the shape depends on the length (a cosine, a WSD, a
+    fractional milestone: a run logged part way would get a compressed schedule)."""
+    lr = schedule_array(description, last)
+    if total_steps(description) is None and not np.array_equal(schedule_array(description, last + 1)[:last], lr):
+        warnings.warn(f"run {run!r}: its schedule {describe(description)!r} has no total_steps, so its "
+                      f"length is taken from its last row (step {last}); if the run went on past its last row, give "
+                      f"total_steps=T - the schedule's shape depends on it", stacklevel=4)
+    return lr
 
 
 def read_schedules(path) -> pd.DataFrame | dict:
@@ -450,6 +463,9 @@ def cli_predict(args, emit) -> None:
         raise InputError(f"--steps {total}: a run's length is a whole number of steps >= 1")
     if points < 1:
         raise InputError(f"--points {points}: the number of steps along the curve is >= 1")
+    own = total_steps(items[0])
+    if total is not None and own is not None and own != total:
+        raise InputError(f"--steps {total} and total_steps={own} in the schedule disagree on the run's length; give one")
     lr = schedule_array(items[0], total)
     steps = np.unique(np.round(np.linspace(0, len(lr), points + 1)[1:]).astype(int))
     curve = predict_curve(fit, lr, steps=steps)

@@ -362,6 +362,8 @@ def test_cli_fit_predict_plan(tmp_path, capsys):
     assert "shorter than the data" in capsys.readouterr().err
     assert main(["predict", str(fit_json), "--schedule", "wsd:peak=0.001"]) == 2
     assert "total_steps" in capsys.readouterr().err
+    assert main(["predict", str(fit_json), "--schedule", "wsd:peak=0.001,total_steps=8000", "--steps", "10000"]) == 2
+    assert "disagree on the run's length" in capsys.readouterr().err
 
 
 def test_model_error_from_held_out_runs_widens_every_interval(tmp_path, capsys):
@@ -423,3 +425,15 @@ def test_plots_draw_curves_and_the_wsd_scan():
     assert all(r["interval"][0] <= r["loss"] <= r["interval"][1] for r in scan["ranking"])
     fig = plot_wsd_scan(scan)
     assert len(fig.axes[0].lines) >= 4
+
+
+def test_a_schedule_without_its_length_takes_the_last_row_and_says_so():
+    """A cosine's shape depends on its length: a run logged part way would silently get a compressed one."""
+    rows = pd.DataFrame({"run": "cos", "step": [1000, 2500]})
+    with pytest.warns(UserWarning, match=r"no total_steps, so its length is taken from its last row \(step 2500\)"):
+        lr = sc.learning_rates(rows, {"cos": "cosine:peak=3e-4,warmup=200,floor=3e-5"})["cos"]
+    assert len(lr) == 2500 and lr[-1] == pytest.approx(3e-5, rel=1e-2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # a constant rate is the same at any length; a given length is used
+        sc.learning_rates(rows, {"cos": "constant:peak=3e-4,warmup=200"})
+        sc.learning_rates(rows, {"cos": "cosine:peak=3e-4,warmup=200,floor=3e-5,total_steps=5000"})
