@@ -7,11 +7,14 @@ a dict, a :mod:`ladders.schedules` object) becomes per-step rates through the tr
 :mod:`fitters.curves` (which imports no ``ladders``).  :func:`learning_rates` is called for every
 whole-curve fit and prediction (from :func:`scaling.result.design`), so ``schedules=`` may be:
 
-* ``None``: the table's own ``lr`` column (``lr`` at row ``step`` is the rate of update ``step``).
+* ``None``: the rows' own ``schedule`` column where every run has one (the ladder trainer logs each run's
+  schedule description and length, ``steps_total``: the exact rates); else the table's own ``lr`` column
+  (``lr`` at row ``step`` is the rate of update ``step``).
   A log of every step from 0 is used as is.  A sparse log (every k-th step, or starting after
   warmup) is expanded to every step by this rule, with a warning: linear interpolation between
   logged steps, and a linear warmup from 0 before the first logged step
-  (``lr[i] = lr[s0] (i + 1) / (s0 + 1)`` for ``i < s0``); the array ends at the last logged step.
+  (``lr[i] = lr[s0] (i + 1) / (s0 + 1)`` for ``i < s0``); the array ends at the last logged step, or
+  holds that rate up to a later row of the run (an evaluation after the last training log).
   Pass the schedule itself when that rule is wrong for your runs (e.g. a step decay between logs).
   A rate belongs to the run, not to a dataset: a fit to one dataset's rows reads the ``lr`` of every
   row of its runs (training rows may carry it for evaluation rows that do not); rows of several
@@ -24,8 +27,8 @@ whole-curve fit and prediction (from :func:`scaling.result.design`), so ``schedu
 * one description (not a mapping): the same schedule for every run.
 
 Errors (``InputError``, naming the run): no ``lr`` column and no schedules, a run missing from
-``schedules``, a run with no rate in any row, negative rates, two rates at one step, steps that do
-not increase within a run's log (per dataset), and a schedule shorter than the run's rows.
+``schedules``, a run with no rate in any row, negative rates, two rates at one step, a step logged
+twice within a run's rows of one dataset, and a schedule shorter than the run's rows.
 """
 from __future__ import annotations
 
@@ -149,14 +152,14 @@ def _expand(steps, lr, run: str):
 
 
 def _check_order(steps: np.ndarray, run: str) -> None:
-    """Whole steps >= 0, increasing (a log in step order without repeats), else an InputError naming the run."""
-    steps = np.asarray(steps, float)
+    """Whole steps >= 0, each logged once (in any row order), else an InputError naming the run."""
+    steps = np.sort(np.asarray(steps, float))
     if np.any(~np.isfinite(steps)) or np.any(steps < 0) or np.any(steps != np.round(steps)):
         raise InputError(f"run {run!r}: steps must be whole numbers >= 0")
-    if steps.size > 1 and np.any(np.diff(steps) <= 0):
-        i = int(np.flatnonzero(np.diff(steps) <= 0)[0])
-        raise InputError(f"run {run!r}: steps are not increasing (step {steps[i + 1]:g} follows step {steps[i]:g}); "
-                         "a run's log must be in step order without repeats (a restarted run is a new run)")
+    if steps.size > 1 and np.any(np.diff(steps) == 0):
+        i = int(np.flatnonzero(np.diff(steps) == 0)[0])
+        raise InputError(f"run {run!r}: step {steps[i]:g} is logged twice; a run's log has one row per step and dataset "
+                         "(a run resumed from a checkpoint repeats the steps since it: keep the rows of the resumed run)")
 
 
 def _run_log(rows: pd.DataFrame, run: str) -> tuple[np.ndarray, np.ndarray]:
@@ -229,13 +232,24 @@ def learning_rates(table: pd.DataFrame, schedules=None, log: pd.DataFrame | None
     runs = table["run"].astype(str)
     last = table.groupby(runs, sort=False)["step"].max()
     if schedules is None:
-        if "lr" not in table.columns:
+        if "lr" not in table.columns and "schedule" not in (log if log is not None else table).columns:
             raise InputError("no learning rates: the table has no 'lr' column; give schedules= (a schedule per run, "
                              "e.g. {'run1': 'cosine:peak=3e-4,warmup=100,total_steps=10000'}, or a table run, step, lr)")
         if log is not None:
             log = log[log["run"].astype(str).isin(set(runs))]
         source = table if log is None or "lr" not in log.columns else log
-        return _logs(source, "the table's lr column")
+        described = _described(log if log is not None else table, last)
+        if described is not None:
+            return described
+        lrs = _logs(source, "the table's lr column")
+        held = [run for run in last.index if run in lrs and len(lrs[run]) < last[run]]
+        for run in held:          # an evaluation row after the last logged rate: the rate is held at it
+            lrs[run] = np.r_[lrs[run], np.full(int(last[run]) - len(lrs[run]), lrs[run][-1])]
+        if held:
+            warnings.warn(f"the table's lr column: run(s) {', '.join(map(repr, held[:3]))} have rows after their last "
+                          "logged rate; the rate is held at that value up to them - pass schedules= for the exact "
+                          "schedules", stacklevel=2)
+        return lrs
     if isinstance(schedules, Path) or (isinstance(schedules, str) and ":" not in schedules):
         schedules = read_schedules(schedules)       # a file: run, step, lr table or JSON run -> description
     if isinstance(schedules, pd.DataFrame):
@@ -275,6 +289,21 @@ def learning_rates(table: pd.DataFrame, schedules=None, log: pd.DataFrame | None
             raise InputError(f"run {run!r}: its schedule covers {len(arr)} steps but the table has a row at step "
                              f"{int(last[run])}; the schedule is shorter than the data (give total_steps >= {int(last[run])})")
     return lrs
+
+
+def _described(rows: pd.DataFrame, last: pd.Series) -> dict[str, np.ndarray] | None:
+    """The exact per-step rates of runs whose rows name their schedule (the ladder trainer's rows: a
+    ``schedule`` description and ``steps_total``), or None when not every run of ``last`` does."""
+    if "schedule" not in rows.columns:
+        return None
+    out = {}
+    for run, g in rows[rows["run"].astype(str).isin(set(last.index))].groupby(rows["run"].astype(str)):
+        names = g["schedule"].dropna().astype(str).unique()
+        total = g["steps_total"].dropna().unique() if "steps_total" in g.columns else []
+        if len(names) != 1 or not is_description(names[0]) or len(total) > 1:
+            return None
+        out[run] = schedule_array(names[0], int(total[0]) if len(total) else int(last[run]))
+    return out if set(out) == set(last.index) else None
 
 
 def _rows_length(description, run: str, last: int) -> np.ndarray:

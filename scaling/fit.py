@@ -91,6 +91,10 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         data = table[list(law.columns) + [law.response]].reset_index(drop=True)
         if is_curve_law(law) and law_options.get("schedules") is None and "lr" in everything.columns:
             data["lr"] = logged_rates(table, everything)     # the rates it was fitted with, for its figure
+        if is_curve_law(law) and law_options.get("schedules") is None and "schedule" in everything.columns:
+            for k in ("schedule", "steps_total"):            # the trainer's rows name their exact schedule
+                if k in table.columns:
+                    data[k] = table[k].to_numpy()
         obs = Observations(X=X, y=y, data=data, starts=None if law.data_grid is None else law.data_grid(X, y))
     else:
         table = read_runs(runs, columns, required=law.columns)

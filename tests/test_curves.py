@@ -267,7 +267,7 @@ def _curve_rows(lr, steps, run="a"):
     (lambda d: d.drop(columns=["lr"]), None, "no 'lr' column"),
     (lambda d: d.assign(lr=np.nan), None, "run 'a': no learning rate in any of its 5 row"),
     (lambda d: d.assign(lr=np.where(d.index == 3, -1e-4, d["lr"])), None, "negative learning rate"),
-    (lambda d: d.iloc[[0, 2, 1, 3, 4]].reset_index(drop=True), None, "not increasing"),
+    (lambda d: d.iloc[[0, 1, 1, 3, 4]].reset_index(drop=True), None, "duplicates an earlier row"),
     (lambda d: d, {"a": WSD + ",total_steps=300"}, "shorter than the data"),
     (lambda d: d, {"b": WSD}, "no schedule"),
     (lambda d: d, {"a": "cosine:peak=-1"}, "peak must be a positive"),
@@ -279,6 +279,23 @@ def test_bad_input_is_an_input_error(mutate, schedules, match):
     with pytest.raises(InputError, match=match), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scaling.fit("tissue", table, **({} if schedules is None else {"schedules": schedules}))
+
+
+def test_rows_in_any_order_and_an_evaluation_after_the_last_logged_rate():
+    """A log's row order does not matter (the rows are a set of (run, step)); an evaluation at the end of a run
+    whose last rate was logged a few steps earlier holds that rate (said in a warning), not an error."""
+    lr = lr_array(WSD, 1000)
+    table = _curve_rows(lr, np.array([100, 200, 400, 600, 900]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        in_order = sc.learning_rates(table)["a"]
+        shuffled = sc.learning_rates(table.iloc[[3, 0, 4, 2, 1]])["a"]
+    np.testing.assert_array_equal(in_order, shuffled)
+    evaluation = pd.concat([table.assign(dataset="train"),
+                            pd.DataFrame({"run": ["a"], "step": [1000], "dataset": ["val"], "loss": [2.2]})], ignore_index=True)
+    with pytest.warns(UserWarning, match="the rate is held at that value"):
+        held = sc.learning_rates(evaluation)["a"]
+    assert len(held) == 1000 and np.all(held[900:] == lr[900])
 
 
 def test_rates_logged_on_another_datasets_rows_serve_a_fit_to_the_evaluation_rows():
@@ -437,3 +454,17 @@ def test_a_schedule_without_its_length_takes_the_last_row_and_says_so():
         warnings.simplefilter("error")          # a constant rate is the same at any length; a given length is used
         sc.learning_rates(rows, {"cos": "constant:peak=3e-4,warmup=200"})
         sc.learning_rates(rows, {"cos": "cosine:peak=3e-4,warmup=200,floor=3e-5,total_steps=5000"})
+
+
+def test_the_trainers_rows_give_their_exact_schedule():
+    """The ladder trainer logs each run's schedule and length beside a sparse lr: that is read, not the
+    interpolated lr (which the trainer logs as the rate of the update before the row)."""
+    desc = "cosine:peak=0.006,warmup=0.05,floor=0.0006"
+    lr = sc.schedule_array(desc, 774)
+    steps = np.arange(104, 775, 96)
+    rows = pd.DataFrame({"run": "r", "step": steps, "lr": lr[steps - 1], "schedule": desc, "steps_total": 774,
+                         "loss": 3.0 - 0.1 * np.log(steps)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no sparse-log warning: nothing is interpolated
+        got = sc.learning_rates(rows)["r"]
+    np.testing.assert_array_equal(got, lr)
