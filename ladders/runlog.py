@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -73,7 +74,9 @@ def read_config(run_dir: Path) -> dict | None:
 
 
 def write_status(run_dir: Path, **status) -> None:
-    _atomic_write_text(Path(run_dir) / "status.json", json.dumps(status, indent=2))
+    """``status.json`` (valid JSON: a non-finite loss is written as null)."""
+    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in status.items()}
+    _atomic_write_text(Path(run_dir) / "status.json", json.dumps(clean, indent=2))
 
 
 def read_status(run_dir: Path) -> dict | None:

@@ -39,7 +39,8 @@ begin after it); a run with ``forks`` evaluates and keeps a checkpoint at each o
 
 A checkpoint follows every evaluation; a restarted run loads it, deletes rows of later
 evaluations and continues exactly (batches are a function of ``(seed, step)``).  A non-finite
-loss stops the run with status ``diverged`` (rows before it are kept).  Compiled steps go to
+loss, or one above twice the uniform guess's ln(vocab) (a finite blow-up: 686 nats for 256 bytes), stops
+the run with status ``diverged`` (rows before it are kept).  Compiled steps go to
 JAX's persistent compilation cache under ``$SCALING_CACHE/jax``.
 
 Reproducibility: on CPU, runs are bitwise reproducible and resume exactly.  On GPU, XLA's
@@ -68,6 +69,8 @@ from .config import RunConfig, as_run_config
 from .corpus import cache_root, load_corpus
 from .model import ModelConfig, init_params, loss_fn, param_counts
 from .schedules import lr_array, schedule_to_string
+
+DIVERGED_OVER_UNIFORM = 2.0    # a loss above this many times ln(vocab), the uniform guess's, has diverged
 
 
 def request_deterministic_gpu() -> None:
@@ -281,6 +284,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, corpus, stop_at_ste
     info = {"steps": steps, "params": counts["non_embedding"], "params_total": counts["total"],
             "tokens": steps * config.tokens_per_step}
     points = eval_points(config)
+    limit = DIVERGED_OVER_UNIFORM * math.log(config.model.vocab)
 
     bar = tqdm(total=steps, initial=step, desc=config.run, disable=not progress, unit="step", leave=False)
     train_sum, train_count, started = 0.0, 0, time.time()
@@ -296,7 +300,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, corpus, stop_at_ste
             train_steps = make_train_steps(*settings, qc if qat else None)
             params, opt_state, losses = dispatch(train_steps, params, opt_state, corpus, mixture, config,
                                                  lrs, step, n, mesh)
-            bad = np.flatnonzero(~np.isfinite(losses))
+            bad = np.flatnonzero(~(losses <= limit))       # NaN/inf, or far worse than guessing uniformly
             if len(bad):
                 status = dict(status="diverged", step=step + int(bad[0]) + 1, loss=float(losses[bad[0]]), **info)
                 runlog.write_status(run_dir, **status)
@@ -312,7 +316,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, corpus, stop_at_ste
                 for domain, windows in valid.items():
                     results[domain] = float(evaluate(params, windows))
                 results["validation"] = sum(mixture[d] * results[d] for d in corpus.domains)
-                if not all(math.isfinite(v) for v in results.values()):
+                if not all(v <= limit for v in results.values()):
                     status = dict(status="diverged", step=step, loss=float("nan"), **info)
                     runlog.write_status(run_dir, **status)
                     return status

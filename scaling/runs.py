@@ -41,6 +41,16 @@ def _load(source, labels=NAMES) -> pd.DataFrame:
     path = Path(source)
     if not path.exists():
         raise InputError(f"runs file not found: {path}")
+    if path.is_dir() and (path / "ladder.json").exists():    # a ladder's --out folder: every run's logged rows
+        from ladders import SpecError
+        from ladders.execute import read_ladder_runs
+        try:
+            table = read_ladder_runs(path)
+        except SpecError as e:
+            raise InputError(str(e)) from None
+        if table.empty:
+            raise InputError(f"{path}: the ladder has no logged rows yet (`scaling ladder status {path}`)")
+        return table
     if path.is_dir():
         return read_folder(path)
     reader = READERS.get(path.suffix.lower())
@@ -116,8 +126,9 @@ def loss_scale(loss_unit: str = "nats", bytes_per_token: float | None = None) ->
 def read_runs(source, columns: Mapping[str, str] | None = None, required=("loss",),
               check_duplicates: bool = True, unmeasured: bool = False, loss_unit: str = "nats",
               bytes_per_token: float | None = None) -> pd.DataFrame:
-    """Read a runs table from CSV/parquet/JSON lines/DataFrame, or a folder of per-run files
-    (:func:`read_folder`), and validate it.
+    """Read a runs table from CSV/parquet/JSON lines/DataFrame, a folder of per-run files
+    (:func:`read_folder`) or a ladder's output folder (its runs' logged rows, with their ``status``),
+    and validate it.
 
     ``columns`` maps our names to the file's, e.g. ``{"params": "Model Size"}``; ``required``
     names the columns that must be present (after the mapping and the 6ND fill; default ``loss``
@@ -162,8 +173,10 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("loss"
             missing_ok = np.isnan(values) & np.isfinite(df["accuracy"].to_numpy(float))
         bad = np.flatnonzero((~np.isfinite(values) | (values <= 0)) & ~missing_ok)
         if bad.size:
+            hint = ("; an export whose rows log different metrics (W&B) leaves the loss empty on the others: keep the "
+                    "rows that have one, e.g. table[table['loss'].notna()]") if col == "loss" and np.isnan(values[bad[0]]) else ""
             raise InputError(f"column {col!r}, {_row(df, bad[0])}: value {_shown(df[col].iloc[bad[0]])} is not a positive finite number"
-                             f" ({bad.size} such row(s)); fix or remove them")
+                             f" ({bad.size} such row(s)); fix or remove them{hint}")
         high = np.flatnonzero(values > MAX_NATS) if col == "loss" else []
         if len(high):
             raise InputError(f"column 'loss', {_row(df, high[0])}: value {_shown(df[col].iloc[high[0]])} is not a cross-entropy in "
@@ -215,11 +228,16 @@ def duplicate_key(df: pd.DataFrame) -> list[str]:
 
 def _row(df: pd.DataFrame, i: int) -> str:
     """``row i`` (0-based position among the data rows), with the DataFrame's index label when the index is
-    not the default 0..n-1 (a filtered or re-indexed table: ``df.loc[label]`` finds it)."""
+    not the default 0..n-1 (a filtered or re-indexed table: ``df.loc[label]`` finds it), and the row's run
+    and step where the table has them (a folder of per-run files is one table: they say which file)."""
     index = df.index
-    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
-        return f"row {i}"
-    return f"row {i} (index {_shown(index[i])})"
+    where = []
+    if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+        where.append(f"index {_shown(index[i])}")
+    for col in ("run", "step"):
+        if col in df.columns and pd.notna(df[col].iloc[i]):
+            where.append(f"{col} {_shown(df[col].iloc[i])}")
+    return f"row {i}" + (f" ({', '.join(where)})" if where else "")
 
 
 def _shown(value) -> str:

@@ -187,3 +187,17 @@ def test_a_corrupt_run_file_stops_the_ladder_before_any_run(tmp_path):
         with pytest.raises(SpecError, match=f"run {second}: .*{name} is not valid JSON"):
             run_ladder(spec, out, max_workers=1, progress=False)
         assert not (out / first).exists()
+
+
+def test_a_ladder_folder_is_a_runs_table(tmp_path, capsys):
+    """`scaling fit LAW DIR` and read_runs(DIR) on a ladder's --out folder read its runs' logged rows."""
+    import scaling
+    from scaling.cli import main
+    out = tmp_path / "lad"
+    run_ladder({**SPEC, "sizes": SPEC["sizes"][:1]}, out, max_workers=1, progress=False)
+    rows = scaling.read_runs(out)
+    assert set(rows["status"]) == {"done"} and {"run", "step", "lr", "loss", "schedule"} <= set(rows.columns)
+    assert len(rows) == len(read_ladder_runs(out))
+    main(["fit", "chinchilla", str(out), "--dataset", "validation", "--json"])
+    err = capsys.readouterr().err
+    assert "cannot read" not in err and "ladder.json" not in err and "Traceback" not in err

@@ -98,3 +98,16 @@ def test_a_run_held_by_another_process_is_left_alone(tmp_path):
         status = train_run(cfg, tmp_path, progress=False)
     assert status["busy"] and not (tmp_path / "r" / "rows").exists()
     assert train_run(cfg, tmp_path, progress=False)["status"] == "done"
+
+
+def test_a_finite_blow_up_is_diverged_and_its_status_is_valid_json(tmp_path):
+    """A loss far above the uniform guess's ln(vocab) (hundreds of nats, still finite) is divergence, not 'done';
+    the status file stays standard JSON (a non-finite loss is null there, not NaN)."""
+    import json
+    cfg = config(schedule={"kind": "constant", "peak": 10.0})
+    status = train_run(cfg, tmp_path, progress=False)
+    assert status["status"] == "diverged"
+    text = (tmp_path / "r" / "status.json").read_text()
+    assert "NaN" not in text and json.loads(text)["status"] == "diverged"
+    rows = read_rows(tmp_path / "r")
+    assert rows.empty or (rows.loss <= 2 * np.log(cfg.model.vocab)).all()

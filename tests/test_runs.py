@@ -84,7 +84,7 @@ def test_a_cell_that_is_not_a_number_is_named_before_any_arithmetic():
     with pytest.raises(InputError, match=r"column 'params', row 1: value -20000000.0 is"):
         read_runs(GOOD.assign(params=[1e7, -2e7, 4e7]))
     curve = pd.DataFrame({"run": "a", "step": ["100", "2oo", "300"], "lr": [1e-3, None, 1e-3], "loss": [3.0, 2.9, 2.8]})
-    with pytest.raises(InputError, match=r"column 'step', row 1: value '2oo' is not a number"):
+    with pytest.raises(InputError, match=r"column 'step', row 1 \(run 'a', step '2oo'\): value '2oo' is not a number"):
         read_runs(curve, required=("step", "loss"))
     ok = read_runs(curve.assign(step=[100, 200, 300]), required=("step", "loss"))
     assert ok["step"].dtype.kind == "i" and np.isnan(ok["lr"][1])      # integer steps stay integers; an empty lr cell stays empty
@@ -128,7 +128,7 @@ def test_replicates_and_mixtures_are_not_duplicates():
         read_runs(pd.concat([GOOD, GOOD], ignore_index=True))
     logged = pd.DataFrame({"run": "a", "step": [1, 1, 2], "params": 1e7, "tokens": [2e8, 2e8, 4e8],
                            "loss": [3.1, 3.0, 2.9]})                  # one run, one step, logged twice
-    with pytest.raises(InputError, match="row 1 duplicates"):
+    with pytest.raises(InputError, match=r"row 1 \(run 'a', step 1\) duplicates"):
         read_runs(logged)
 
 
