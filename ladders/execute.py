@@ -26,10 +26,10 @@ import traceback
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm          # the text bar: tqdm.auto warns in notebooks without ipywidgets
 
 from . import runlog
 from .model import param_counts
+from .progress import progress_bar
 from .spec import SpecError, load_spec
 from .train import train_run
 
@@ -96,7 +96,7 @@ def run_ladder(spec, out_dir, executor: cf.Executor | None = None, progress: boo
             except Exception:  # noqa: BLE001 - the run itself reports it as failed
                 pass
     workers = max_workers or (default_workers() if executor is None and len(todo) > 1 else 1)
-    bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"ladder {spec.name}", unit="run",
+    bar = progress_bar(total=len(runs), initial=len(runs) - len(todo), desc=f"ladder {spec.name}", unit="run",
                disable=not progress)
     try:
         if executor is None and (workers == 1 or len(todo) <= 1):

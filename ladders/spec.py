@@ -185,9 +185,12 @@ class LadderSpec:
                                                                          {d: 1.0 for d in self.domains()}),
                                     self.domains())
         evals = train.pop("evals", None)
-        config = RunConfig(run="pending", model=model, tokens=tokens, schedule=schedule, mixture=mixture,
-                           corpus=self.corpus_spec(), seed=int(seed if seed is not None else self.seeds[0]),
-                           quant=quant, **train)
+        try:
+            config = RunConfig(run="pending", model=model, tokens=tokens, schedule=schedule, mixture=mixture,
+                               corpus=self.corpus_spec(), seed=int(seed if seed is not None else self.seeds[0]),
+                               quant=quant, **train)
+        except ValueError as e:                         # a [train] setting (the run has no name yet)
+            raise SpecError("[train] " + str(e).removeprefix("run 'pending': ")) from None
         try:
             warmup_steps(schedule, config.steps)        # a warmup in updates must fit in the run
         except ValueError as e:

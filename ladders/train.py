@@ -62,12 +62,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pandas as pd
-from tqdm import tqdm          # the text bar: tqdm.auto warns in notebooks without ipywidgets
 
 from . import checkpoint, data, parallel, quant, runlog
 from .config import RunConfig, as_run_config
 from .corpus import cache_root, load_corpus
 from .model import ModelConfig, init_params, loss_fn, param_counts
+from .progress import progress_bar
 from .schedules import lr_array, schedule_to_string
 
 DIVERGED_OVER_UNIFORM = 2.0    # a loss above this many times ln(vocab), the uniform guess's, has diverged
@@ -286,7 +286,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, corpus, stop_at_ste
     points = eval_points(config)
     limit = DIVERGED_OVER_UNIFORM * math.log(config.model.vocab)
 
-    bar = tqdm(total=steps, initial=step, desc=config.run, disable=not progress, unit="step", leave=False)
+    bar = progress_bar(total=steps, initial=step, desc=config.run, disable=not progress, unit="step", leave=False)
     train_sum, train_count, started = 0.0, 0, time.time()
     try:
         while step < steps:

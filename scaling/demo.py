@@ -204,12 +204,12 @@ def _wait_with_bar(future, run_dir: Path, name: str, steps: int, progress: bool)
     import concurrent.futures as cf
 
     from ladders import runlog
-    from tqdm import tqdm          # the text bar: tqdm.auto warns in notebooks without ipywidgets
+    from ladders.progress import progress_bar
     if not progress:
         cf.wait([future])
         return
     status = runlog.read_status(run_dir) or {}
-    bar = tqdm(total=steps, initial=status.get("step", 0), desc=name, unit="step", file=sys.stderr)
+    bar = progress_bar(total=steps, initial=status.get("step", 0), desc=name, unit="step")
     try:
         while not future.done():
             cf.wait([future], timeout=1.0)
