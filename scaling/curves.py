@@ -137,7 +137,7 @@ def _expand(steps, lr, run: str):
     bad = np.flatnonzero(~np.isfinite(lr))
     if bad.size:
         raise InputError(f"run {run!r}: no learning rate at step {steps[bad[0]]:g} ({bad.size} such row(s)); "
-                         "every row of a whole-curve fit needs its lr, or give schedules=")
+                         "every row of a whole-curve fit needs its lr, or give schedules= (--schedule RUN=S / --schedules FILE)")
     neg = np.flatnonzero(lr < 0)
     if neg.size:
         raise InputError(f"run {run!r}: negative learning rate {float(lr[neg[0]]):g} at step {steps[neg[0]]:g}")
@@ -174,7 +174,7 @@ def _run_log(rows: pd.DataFrame, run: str) -> tuple[np.ndarray, np.ndarray]:
     logged = pd.DataFrame({"step": rows["step"].to_numpy(float), "lr": lr.to_numpy(float)})[lr.notna().to_numpy()]
     if logged.empty:
         raise InputError(f"run {run!r}: no learning rate in any of its {len(rows)} row(s) (the lr column is empty "
-                         "for it); give its rates in the lr column, or schedules=")
+                         "for it); give its rates in the lr column, or schedules= (--schedule RUN=S / --schedules FILE)")
     per_step = logged.groupby("step", sort=True)["lr"].agg(["min", "max"])
     clash = per_step[per_step["max"] - per_step["min"] > 1e-9 * per_step["max"].abs()]
     if len(clash):
@@ -202,7 +202,7 @@ def _logs(df: pd.DataFrame, what: str) -> dict[str, np.ndarray]:
         names = ", ".join(repr(r) for r in sparse[:3]) + (f" and {len(sparse) - 3} more" if len(sparse) > 3 else "")
         warnings.warn(f"{what}: the learning rates of run(s) {names} are not logged at every step from 0; expanded "
                       "to every step by linear interpolation, with a linear warmup from 0 before the first logged "
-                      "step - pass schedules= for the exact schedules", stacklevel=4)
+                      "step - pass schedules= (--schedule RUN=S / --schedules FILE) for the exact schedules", stacklevel=4)
     return out
 
 
@@ -228,12 +228,14 @@ def learning_rates(table: pd.DataFrame, schedules=None, log: pd.DataFrame | None
     one dataset's rows passes every row of the table, so that rates logged on training rows serve the
     evaluation rows of the same runs."""
     if "run" not in table.columns or "step" not in table.columns:
-        raise InputError("whole-curve laws need the columns 'run' and 'step' (which run, at which optimizer step)")
+        raise InputError("whole-curve laws need the columns 'run' and 'step' (which run, at which optimizer step); "
+                         "one run's file without a 'run' column: put it in a folder and read the folder (each file "
+                         "is a run, named after the file), or add the column")
     runs = table["run"].astype(str)
     last = table.groupby(runs, sort=False)["step"].max()
     if schedules is None:
         if "lr" not in table.columns and "schedule" not in (log if log is not None else table).columns:
-            raise InputError("no learning rates: the table has no 'lr' column; give schedules= (a schedule per run, "
+            raise InputError("no learning rates: the table has no 'lr' column; give schedules= (--schedule RUN=S / --schedules FILE: a schedule per run, "
                              "e.g. {'run1': 'cosine:peak=3e-4,warmup=100,total_steps=10000'}, or a table run, step, lr)")
         if log is not None:
             log = log[log["run"].astype(str).isin(set(runs))]
@@ -247,7 +249,7 @@ def learning_rates(table: pd.DataFrame, schedules=None, log: pd.DataFrame | None
             lrs[run] = np.r_[lrs[run], np.full(int(last[run]) - len(lrs[run]), lrs[run][-1])]
         if held:
             warnings.warn(f"the table's lr column: run(s) {', '.join(map(repr, held[:3]))} have rows after their last "
-                          "logged rate; the rate is held at that value up to them - pass schedules= for the exact "
+                          "logged rate; the rate is held at that value up to them - pass schedules= (--schedules FILE) for the exact "
                           "schedules", stacklevel=2)
         return lrs
     if isinstance(schedules, Path) or (isinstance(schedules, str) and ":" not in schedules):

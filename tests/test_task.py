@@ -106,7 +106,7 @@ def test_bad_task_input():
         scaling.fit("task", runs, task="mmlu")
     bad = runs.copy()
     bad.loc[7, "accuracy"] = 47.0
-    with pytest.raises(scaling.InputError, match="column 'accuracy', row 7: value 47.0 is not an accuracy in \\[0, 1\\]"):
+    with pytest.raises(scaling.InputError, match="column 'accuracy', row 7 \\(run '20000000x10', step 7\\): value 47.0 is not an accuracy in \\[0, 1\\]"):
         scaling.fit("task", bad, task="hellaswag")
     with pytest.raises(scaling.InputError, match="missing column\\(s\\) \\['accuracy'\\]"):
         scaling.fit("task", runs.drop(columns="accuracy"), task="hellaswag")
