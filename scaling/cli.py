@@ -245,6 +245,10 @@ def cmd_predict(args) -> None:
     result = _load_predict(args)
     if args.data:
         return predict_rows(args, result.predict)
+    from .curves import is_curve_law
+    if not hasattr(result, "stages") and is_curve_law(result.law):
+        raise InputError(f"a {result.law.name} fit predicts a loss curve from a learning-rate schedule: --schedule "
+                         "SCHEDULE --steps T (e.g. 'cosine:peak=3e-4,warmup=2000'), or --data RUNS --schedules FILE")
     rows = pd.DataFrame({k: [v] for k, v in given.items() if v is not None})
     if rows.empty:
         raise InputError("give the point to predict (--params N --tokens D, or --flops C; --loss L for a law of "

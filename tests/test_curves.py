@@ -381,6 +381,8 @@ def test_cli_fit_predict_plan(tmp_path, capsys):
     assert "total_steps" in capsys.readouterr().err
     assert main(["predict", str(fit_json), "--schedule", "wsd:peak=0.001,total_steps=8000", "--steps", "10000"]) == 2
     assert "disagree on the run's length" in capsys.readouterr().err
+    assert main(["predict", str(fit_json), "--params", "1e9", "--tokens", "1e10"]) == 2
+    assert "predicts a loss curve from a learning-rate schedule: --schedule" in capsys.readouterr().err
 
 
 def test_model_error_from_held_out_runs_widens_every_interval(tmp_path, capsys):
