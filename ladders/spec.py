@@ -89,7 +89,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from . import branches
+from . import branches, tokenizer
 from .config import RunConfig, tokens_label
 from .corpus import DEFAULT_DOMAINS
 from .data import normalize_mixture
@@ -152,9 +152,13 @@ class LadderSpec:
     # -- expansion ---------------------------------------------------------------------------
     def model_config(self, width: int, depth: int, heads: int) -> ModelConfig:
         model = dict(self.model)
-        if "arrays" in self.data:
-            model.setdefault("vocab", int(self.data["vocab"]))
-        return ModelConfig(width=width, depth=depth, heads=heads, **model)
+        corpus_vocab = int(self.data["vocab"]) if "arrays" in self.data else tokenizer.VOCAB_SIZE
+        model.setdefault("vocab", corpus_vocab)
+        config = ModelConfig(width=width, depth=depth, heads=heads, **model)
+        if config.vocab < corpus_vocab:         # found here, not when the run starts training
+            raise SpecError(f"[model] vocab = {config.vocab} is smaller than the corpus's vocabulary ({corpus_vocab}: "
+                            f"{'data.vocab' if 'arrays' in self.data else 'bytes'}); leave vocab out to use the corpus's")
+        return config
 
     def make_run(self, width: int, depth: int, heads: int, tokens: int | None = None,
                  tokens_per_param: float | None = None, schedule=None, mixture: dict | None = None,

@@ -76,6 +76,7 @@ def test_make_run_for_a_held_out_model():
     (lambda d: d.update(sizes=[]), "sizes"),
     (lambda d: d["train"].update(lr_base_width=0), "lr_base_width must be a positive width"),
     (lambda d: d["train"].update(batch_size=0), r"^\[train\] batch_size must be a positive integer, got 0"),
+    (lambda d: d.update(model={"vocab": 10}), r"\[model\] vocab = 10 is smaller than the corpus's vocabulary \(256"),
     (lambda d: d.update(seed="x"), "seed must be an integer >= 0, got 'x'"),
     (lambda d: d.update(seed=1.5), "seed must be an integer"),
     (lambda d: d.update(seed=True), "seed must be an integer"),
