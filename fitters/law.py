@@ -51,6 +51,7 @@ class Law:
     validate: Callable | None = None            # (params, X) -> None; ValueError naming an input outside the domain
     defaults: Mapping[str, Any] = field(default_factory=dict)  # objective defaults, e.g. {"space": "linear"}
     specialize: Callable | None = None          # (inputs) -> Law: a family whose parameters depend on the data
+    diagnose: Callable | None = None            # (params) -> [str]: what a fitted law's parameters say to warn about
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -161,6 +161,8 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
             warn.append(f"the asymptotic intervals of {', '.join(unbounded)} are unbounded (draws from the covariance "
                         f"overflow: the data do not pin {'it' if len(unbounded) == 1 else 'them'} down, condition number "
                         f"{cond:.2g}); bootstrap=B resamples instead, fixed={{...}} holds a parameter")
+    if full_law.diagnose is not None:
+        warn.extend(full_law.diagnose(params))
     for w in warn:
         warnings.warn(f"{law.name} fit: {w}", stacklevel=2)
     law = full_law

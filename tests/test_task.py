@@ -112,3 +112,17 @@ def test_bad_task_input():
         scaling.fit("task", runs.drop(columns="accuracy"), task="hellaswag")
     with pytest.raises(scaling.InputError, match="unknown option"):
         scaling.fit("task", runs, task="hellaswag", smoothing=3)
+
+
+def test_accuracy_stays_an_accuracy_when_the_data_miss_the_sigmoids_top():
+    """A fit to checkpoints near chance can leave the ceiling a + b far above 1 (an audit's chain predicted 2.2, with
+    an interval up to 5): the law's accuracy is held in [0, 1] - also for a coefficient drawn to overflow - and such
+    a fit is warned about."""
+    from fitters import sigmoid
+    theta = sigmoid.LAW.theta_from_dict({"a": 1.8e3, "b": 0.25, "k": -3.8, "L0": -1.0})
+    acc = np.exp(np.asarray(sigmoid.LAW.log_predict(theta, {"loss": np.array([6.0, 2.0, 1.0, 0.5])})))
+    assert np.all((acc >= 0) & (acc <= 1)) and acc[-1] == 1.0
+    huge = np.array([np.inf, 0.25, -3.8, -1.0])                     # log a overflowed: still 1, not NaN
+    assert np.exp(float(sigmoid.LAW.log_predict(huge, {"loss": np.array([30.0])})[0])) == 1.0
+    assert any("ceiling a + b = 1.8e+03 is above 1" in w for w in sigmoid.diagnose({"a": 1.8e3, "b": 0.25}))
+    assert sigmoid.diagnose({"a": 0.5, "b": 0.25}) == []
