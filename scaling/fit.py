@@ -84,6 +84,8 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     if law.observe is None:
         everything = read_runs(runs, columns, required=law.columns + (law.response,))
         table = select_dataset(everything, dataset)
+        if dataset is None and "dataset" in table.columns and len(table):
+            dataset = str(table["dataset"].iloc[0])       # the table's one dataset: recorded (a chain checks it)
         _check_identifiable(law, table)
         _note_checkpoints(law, table)
         X = design(law, table, law_options, log=everything)      # a run's lr may be logged on another dataset's rows

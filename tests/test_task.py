@@ -126,3 +126,17 @@ def test_accuracy_stays_an_accuracy_when_the_data_miss_the_sigmoids_top():
     assert np.exp(float(sigmoid.LAW.log_predict(huge, {"loss": np.array([30.0])})[0])) == 1.0
     assert any("ceiling a + b = 1.8e+03 is above 1" in w for w in sigmoid.diagnose({"a": 1.8e3, "b": 0.25}))
     assert sigmoid.diagnose({"a": 0.5, "b": 0.25}) == []
+
+
+def test_a_chain_of_mismatched_datasets_is_refused_when_the_table_held_one():
+    """A scaling law fitted to a table already filtered to one dataset records it, so chaining it into a loss-to-loss
+    law of another source dataset is refused as when dataset= is passed (it predicted silently)."""
+    from conftest import chinchilla_grid_runs
+    runs = chinchilla_grid_runs({"E": 1.8, "A": 500.0, "B": 2000.0, "alpha": 0.35, "beta": 0.37}, 0.003, seed=0)
+    pile = scaling.fit("chinchilla", runs.assign(dataset="pile_val"))
+    assert pile.options["dataset"] == "pile_val"
+    rows = pd.concat([runs.assign(run=[f"r{i}" for i in range(len(runs))], dataset=d, loss=runs["loss"] * f)
+                      for d, f in (("web_train", 1.0), ("c4", 1.1))], ignore_index=True)
+    l2l = scaling.fit("loss2loss", rows, x="web_train", y="c4", shifts={"E_x": 1.0, "E_y": 1.1})
+    with pytest.raises(scaling.InputError, match="pile_val"):
+        scaling.chain(pile, l2l)
