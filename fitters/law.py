@@ -77,8 +77,10 @@ class Law:
         return np.concatenate([np.exp(t[..., :self.n_log]), t[..., self.n_log:]], axis=-1)
 
     def from_natural(self, p) -> np.ndarray:
+        """Reported parameters -> fit space; a coefficient drawn to 0 (underflow) is log 0 = -inf, not a warning."""
         p = np.asarray(p, float)
-        return np.concatenate([np.log(p[..., :self.n_log]), p[..., self.n_log:]], axis=-1)
+        with np.errstate(divide="ignore"):
+            return np.concatenate([np.log(p[..., :self.n_log]), p[..., self.n_log:]], axis=-1)
 
     @property
     def n_params(self) -> int:

@@ -83,11 +83,12 @@ def weights(table: pd.DataFrame, domains) -> np.ndarray:
             raise ValueError(f"row {table.index[i]}, column {cols[j]!r}: weight {H[i, j]:g} {what}; "
                              f"mixture weights are shares of the training tokens in [0, 1] ({len(bad)} such value(s))")
     sums = H.sum(axis=1)
-    bad = np.flatnonzero(np.abs(sums - 1) > SUM_TOL)
+    bad = np.flatnonzero(np.abs(sums - 1) > SUM_TOL + 1e-9)       # 1.01 of weights rounded to 0.01 is within it
     if bad.size:
+        percent = " - percentages? divide them by 100" if np.all(np.abs(sums - 100) <= 100 * SUM_TOL) else ""
         raise ValueError(f"row {table.index[bad[0]]}: the weights {cols} sum to {sums[bad[0]]:.6g}, not 1 "
                          f"(tolerance {SUM_TOL}; {bad.size} such row(s)); give every domain's share of the training "
-                         f"tokens, summing to 1")
+                         f"tokens, summing to 1{percent}")
     return H / sums[:, None]
 
 

@@ -70,6 +70,7 @@ from .law import Law, Observations
 
 LN2 = float(np.log(2.0))
 BITS_RANGE = (1.0, 16.0)
+FP_BITS_MAX = 64.0       # an FP row's bits (not used): an fp32 or fp64 baseline is fine
 CHINCHILLA = ("E", "A", "B", "alpha", "beta")
 REFERENCE = {"params": 1e8, "tokens": 1e10, "bits": 4.0, "tokens_per_byte": 100.0}   # where theta0, phi0, lambda0 are the terms' values
 NAMES = ("E", "A0", "B0", "theta0", "phi0", "lambda0", "alpha", "beta", "kappa", "chi", "psi", "omega", "mu", "nu", "xi", "rho")
@@ -130,10 +131,10 @@ def inputs(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     if bad.size:
         raise ValueError(f"column 'bits', row {table.index[bad[0]]}: {table['bits'].iloc[bad[0]]} is not a bit width "
                          f"in 1..16 ({bad.size} such row(s))")
-    bad = np.flatnonzero(~qat & np.isfinite(bits) & ~((bits >= BITS_RANGE[0]) & (bits <= BITS_RANGE[1])))
+    bad = np.flatnonzero(~qat & np.isfinite(bits) & ~((bits >= BITS_RANGE[0]) & (bits <= FP_BITS_MAX)))
     if bad.size:
         raise ValueError(f"column 'bits', row {table.index[bad[0]]}: {table['bits'].iloc[bad[0]]} is not a bit width "
-                         f"in 1..16 (an FP row's bits are not used: 16, or leave it empty)")
+                         f"in 1..{FP_BITS_MAX:g} (an FP row's bits are not used: 16, 32, or leave it empty)")
     return n, d, bits, f
 
 

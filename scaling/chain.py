@@ -138,8 +138,7 @@ class ChainedFit:
             new_samples = None
             if S:
                 if stage.samples is not None and len(stage.samples):
-                    with np.errstate(divide="ignore"):      # a coefficient drawn to 0 or inf: its predictions are NaN
-                        thetas = stage.law.from_natural(stage.samples[np.arange(S) % len(stage.samples)])
+                    thetas = stage.law.from_natural(stage.samples[np.arange(S) % len(stage.samples)])
                 else:
                     thetas = np.repeat(stage.law.theta_from_dict(stage.params)[None, :], S, axis=0)
                 prev = samples if samples is not None else np.broadcast_to(point, (S, point.size))

@@ -250,6 +250,12 @@ def cmd_predict(args) -> None:
         raise InputError(f"a {result.law.name} fit predicts a loss curve from a learning-rate schedule: --schedule "
                          "SCHEDULE --steps T (e.g. 'cosine:peak=3e-4,warmup=2000'), or --data RUNS --schedules FILE")
     rows = pd.DataFrame({k: [v] for k, v in given.items() if v is not None})
+    flags = {"params": "--params N", "tokens": "--tokens D (or --flops C)", "loss": "--loss L", "bits": "--bits B",
+             "qat_fraction": "--qat-fraction F"}
+    law = result.stages[0].law if hasattr(result, "stages") else result.law
+    lacking = [flags.get(c, c) for c in law.columns if c not in rows.columns and not (c == "tokens" and "flops" in rows)]
+    if not rows.empty and lacking:
+        raise InputError(f"a {law.name} fit predicts at {', '.join(law.columns)}: give {' and '.join(lacking)}")
     if rows.empty:
         raise InputError("give the point to predict (--params N --tokens D, or --flops C; --loss L for a law of "
                          "a loss; --bits B --qat-fraction F too for a QAT law) or --data RUNS")

@@ -239,12 +239,12 @@ def plan_mixture(fit: FitResult, flops=None, params=None, tokens=None, caps=None
         if scale_cols != ("params", "tokens"):
             raise InputError(f"flops=C plans N and D, but this {fit.law.name} fit has "
                              f"{'no' if not scale_cols else 'only the ' + scale_cols[0]} term in N and D "
-                             f"(fitted at {fixed_nd or 'one size'}); give params= and tokens=")
+                             f"(fitted at {fixed_nd or 'one size'}); give params= and tokens= (--params, --tokens)")
     else:
         missing = [c for c in scale_cols if {"params": params, "tokens": tokens}[c] is None]
         if missing:
             raise InputError(f"this {fit.law.name} fit depends on {list(scale_cols)}: give "
-                             + " and ".join(f"{c}=" for c in missing) + " (or flops=C for both)")
+                             + " and ".join(f"{c}= (--{c})" for c in missing) + " (or flops=C, --flops, for both)")
     for name, v in (("params", params), ("tokens", tokens), ("flops", flops)):
         if v is not None and not (np.isfinite(float(v)) and float(v) > 0):
             raise InputError(f"{name}={v}: give a positive number")

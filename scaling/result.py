@@ -118,6 +118,7 @@ class FitResult:
         pred = self.point_loss(X)
         out[f"{name}_pred"] = pred
         lo, hi = self.interval(self.loss_samples(X), level, point=pred)
+        lo = np.where(lo < 0, 0.0, lo)      # a law's response (a loss, an error, an accuracy) is never negative
         if self.diagnostics.get("model_error"):
             lo, hi = with_model_error(pred, lo, hi, self.diagnostics["model_error"]["sigma"],
                                       self.level if level is None else level)
@@ -289,7 +290,7 @@ class FitResult:
                              f"{len(law.names)} parameters per sample")
         return cls(
             law=law, params=params,
-            se={n: d.get("se", {}).get(n) for n in law.names},
+            se={n: _se(d, n) for n in law.names},
             ci={n: _pair(d.get("ci", {}).get(n)) for n in law.names},
             level=float(d.get("level", 0.95)), objective=d.get("objective"),
             n_points=int(d.get("n_points", 0)), n_starts=int(d.get("n_starts", 0)),
@@ -397,6 +398,13 @@ def load_fit(path: str | Path) -> FitResult:
             return ChainedFit.from_dict(d)
         return FitResult.from_dict(d)
     return FitResult.from_json(path)
+
+
+def _se(d: Mapping, name: str):
+    """A parameter's standard error from a record: JSON writes an infinite one as null, like a held parameter's;
+    a parameter with an interval is not held, so its null is inf (unbounded: still weakly identified)."""
+    se = (d.get("se") or {}).get(name)
+    return float("inf") if se is None and (d.get("ci") or {}).get(name) is not None else se
 
 
 def _pair(v):

@@ -203,7 +203,7 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("loss"
         df["flops"] = FLOPS_PER_PARAM_TOKEN * df["params"] * df["tokens"]
     missing = [c for c in required if c not in df.columns]
     if missing:
-        close = difflib.get_close_matches(missing[0], [str(c) for c in df.columns], n=1)
+        close = [] if missing[0].startswith("mix.") else difflib.get_close_matches(missing[0], [str(c) for c in df.columns], n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise InputError(f"missing column(s) {missing}; columns are {list(df.columns)}; {hint}"
                          f"(map a differently named column with columns={{'{missing[0]}': 'Name'}} or --map {missing[0]}=NAME)")

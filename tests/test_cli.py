@@ -38,6 +38,8 @@ def test_fit_json_then_predict_and_plan_from_the_file(capsys, runs_csv, tmp_path
     assert set(d["params"]) == {"E", "A", "B", "alpha", "beta"} and len(d["ci"]["alpha"]) == 2
     assert d["params"]["alpha"] == pytest.approx(0.35, abs=0.03) and d["n_points"] == 36
 
+    code, _, err = run(capsys, "predict", fit_path, "--params", 7e10)
+    assert code == 2 and "give --tokens D (or --flops C)" in err
     summary = tmp_path / "summary.json"          # the stdout summary saved as if it were the fit file
     summary.write_text(out)
     code, out_s, err = run(capsys, "plan", summary, "--flops", 1e22, "--json")

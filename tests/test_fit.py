@@ -193,7 +193,10 @@ def test_intervals_the_data_do_not_bound_are_unbounded_not_nan():
     assert f.ci["c"][1] == np.inf and f.se["c"] == np.inf
     assert not pred[["loss_lo", "loss_hi"]].isna().any().any()
     assert (pred["loss_lo"] <= pred["loss_pred"]).all() and (pred["loss_hi"] == np.inf).all()
-    assert scaling.FitResult.from_json(f.to_json()).ci["c"] == (0.0, np.inf)
+    loaded = scaling.FitResult.from_json(f.to_json())
+    assert loaded.ci["c"] == (0.0, np.inf) and loaded.se["c"] == np.inf     # not None: that is a held parameter
+    assert loaded.weakly_identified() == f.weakly_identified() and "c" in loaded.weakly_identified()
+    assert (pred["loss_lo"] >= 0).all()                                     # a loss's interval does not go below 0
 
 
 def test_percentile_interval_reads_samples_that_are_not_finite_as_unbounded():

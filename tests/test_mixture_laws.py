@@ -118,6 +118,8 @@ def bad(runs, **changes):
 
 @pytest.mark.parametrize("edit, target, message", [
     (lambda r: r.assign(**{"mix.web": r["mix.web"] + 0.05}), "val", r"row 0: the weights .* sum to 1.05"),
+    (lambda r: r.assign(**{c: 100 * r[c] for c in ("mix.web", "mix.code", "mix.books")}), "val",
+     r"sum to 100, not 1 .* percentages\? divide them by 100"),
     (lambda r: bad(r, cells={(3, "mix.code"): -0.1, (3, "mix.web"): r.loc[3, "mix.web"] + 0.1}), "val",
      r"row 3, column 'mix.code': weight -0.1 is negative"),
     (lambda r: bad(r, cells={(2, "mix.books"): np.nan}), "val", r"row 2, column 'mix.books'"),
@@ -130,6 +132,14 @@ def test_bad_input_names_the_row_or_column(edit, target, message):
     runs = synthetic("mixture-joint", 60, 1e-3, 6)
     with pytest.raises(scaling.InputError, match=message):
         scaling.fit("mixture-joint" if "17 param" in message else "mixture-additive", edit(runs), target=target)
+
+
+def test_weights_rounded_to_two_decimals_are_within_the_tolerance():
+    runs = synthetic("mixture-additive", 60, 1e-3, 6)
+    cols = ["mix.web", "mix.code", "mix.books"]
+    rounded = runs.assign(**{c: runs[c].round(2) for c in cols})
+    assert (np.abs(rounded[cols].sum(axis=1) - 1) > 0.01).any()      # 1.0100000000000002 in floating point
+    scaling.fit("mixture-additive", rounded, target="val")
 
 
 def test_predict_checks_the_columns_and_the_weights():

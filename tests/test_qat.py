@@ -133,6 +133,17 @@ def test_bad_input_names_the_column(train, column, value, word):
         scaling.fit("qat", rows)
 
 
+def test_fp_rows_may_log_fp32_as_their_bits(train):
+    """An FP row's bits are not used: an fp32 baseline's 32 fits the same as 16 (it was refused)."""
+    rows = train.drop(columns="loss_true").astype({"bits": float})
+    fp = rows["qat_fraction"] == 0
+    a = scaling.fit("qat", rows, n_starts=64)
+    b = scaling.fit("qat", rows.assign(bits=np.where(fp, 32.0, rows["bits"])), n_starts=64)
+    assert b.objective == pytest.approx(a.objective, rel=1e-9)
+    with pytest.raises(InputError, match="bits"):
+        scaling.fit("qat", rows.assign(bits=np.where(fp, 128.0, rows["bits"])), n_starts=64)
+
+
 def test_too_few_fp_runs_or_several_rows_per_run(train):
     rows = train.drop(columns="loss_true")
     one_size = rows[(rows["qat_fraction"] > 0) | (rows["params"] == SIZES[0])]
@@ -282,6 +293,8 @@ def test_cli_fit_and_plan(capsys, fit, train, tmp_path):
     for k in ("qat_fraction", "loss", "qat_fraction_closed_form", "fp_params", "tokens_per_byte"):
         assert d[k] == pytest.approx(want[k], rel=1e-9)
     assert d["interval"] == pytest.approx(want["interval"], rel=1e-9)
+    code, out, err = _cli(capsys, "predict", tmp_path / "fit.json", "--params", 3e8, "--tokens", 6e10)
+    assert code == 2 and "give --bits B and --qat-fraction F" in err
     code, out, err = _cli(capsys, "plan", tmp_path / "fit.json", "--qat", "--memory", 5e7, "--flops", 3e19, "--bits", "2,4")
     assert code == 0, err
     assert "2 bits" in out and "4 bits" in out and "best:" in out
