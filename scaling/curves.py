@@ -304,7 +304,10 @@ def _described(rows: pd.DataFrame, last: pd.Series) -> dict[str, np.ndarray] | N
         total = g["steps_total"].dropna().unique() if "steps_total" in g.columns else []
         if len(names) != 1 or not is_description(names[0]) or len(total) > 1:
             return None
-        out[run] = schedule_array(names[0], int(total[0]) if len(total) else int(last[run]))
+        try:
+            out[run] = schedule_array(names[0], int(total[0]) if len(total) else int(last[run]))
+        except InputError:          # a column of that name in another export's language: the lr column serves
+            return None
     return out if set(out) == set(last.index) else None
 
 

@@ -470,3 +470,7 @@ def test_the_trainers_rows_give_their_exact_schedule():
         warnings.simplefilter("error")          # no sparse-log warning: nothing is interpolated
         got = sc.learning_rates(rows)["r"]
     np.testing.assert_array_equal(got, lr)
+    other = rows.assign(schedule="cosine")             # another export's column of that name: the lr column serves
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert len(sc.learning_rates(other)["r"]) == int(steps.max())
