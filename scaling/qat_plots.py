@@ -43,9 +43,10 @@ def plot_qat_fraction(fit: FitResult, params: float, tokens: float, bits=None, r
     with its interval, the optimum f* of each marked, the FP model's loss (f = 0, never quantized) as a
     dotted line, and the observed losses of ``runs`` (default: the fit's data) at this (N, D).
 
-    The y-range follows the curves over f <= the largest f observed or optimal (beyond it the interaction
-    term rises without bound as f -> 1 when xi > 0), the data and the optima, never the bands: a weakly
-    identified fit's band can be orders of magnitude wider and is clipped."""
+    The y-range follows the curves over the fractions observed or optimal (outside them a curve can run off
+    the top: near f = 0 the QAT terms blow up, and as f -> 1 the interaction term does when xi > 0), the data
+    and the optima, never the bands: a weakly identified fit's band can be orders of magnitude wider and is
+    clipped; one wider than the axes there is named in the legend, not drawn."""
     _require_qat(fit, "plot_qat_fraction")
     fig, ax = _axes(ax)
     f = np.linspace(F_MIN, F_MAX_DRAWN, points)
@@ -55,7 +56,7 @@ def plot_qat_fraction(fit: FitResult, params: float, tokens: float, bits=None, r
     fp = float(fit.predict(pd.DataFrame({"params": [params], "tokens": [tokens], "bits": [16],
                                          "qat_fraction": [0.0]}))["loss_pred"].iloc[0])
     ax.axhline(fp, color="0.3", ls=":", lw=1.0, label="FP model (no quantization)")
-    focus, f_top, preds = [fp], F_MIN, []
+    focus, seen_f, preds = [fp], [], []
     for i, b in enumerate(bits):
         c = f"C{i % 10}"
         pred = fit.predict(pd.DataFrame({"params": params, "tokens": tokens, "bits": float(b), "qat_fraction": f}))
@@ -67,19 +68,20 @@ def plot_qat_fraction(fit: FitResult, params: float, tokens: float, bits=None, r
         f_opt, loss_opt, _ = optimal_fractions(fit, params, tokens, b)
         ax.plot(f_opt, loss_opt, "*", color=c, ms=11, mec="k", mew=0.6, zorder=5)
         focus.append(loss_opt)
-        f_top = max(f_top, float(np.max(f_opt)))
+        seen_f.extend(np.ravel(f_opt))
         if table is not None and {"params", "tokens", "bits", "qat_fraction", "loss"} <= set(table.columns):
             seen = table[np.isclose(table["params"], params) & np.isclose(table["tokens"], tokens)
                          & np.isclose(table["bits"], b) & (table["qat_fraction"] > 0)]
             ax.plot(seen["qat_fraction"], seen["loss"], "o", color=c, ms=4, alpha=0.8)
             focus.append(seen["loss"])
-            f_top = max([f_top, *seen["qat_fraction"]])
-    focus_ylim(ax, *focus, *(pred["loss_pred"].to_numpy(float)[f <= f_top] for _, _, pred in preds))
+            seen_f.extend(seen["qat_fraction"])
+    span = (f >= min(seen_f)) & (f <= max(seen_f))      # the fractions observed or optimal: the y-range follows them
+    focus_ylim(ax, *focus, *(pred["loss_pred"].to_numpy(float)[span] for _, _, pred in preds))
     lo, hi = ax.get_ylim()
     too_wide = []
     for c, b, pred in preds:
-        inside = (f <= f_top) & np.isfinite(pred["loss_pred"]).to_numpy()
-        width = (pred["loss_hi"] - pred["loss_lo"]).to_numpy(float)[inside]
+        inside = np.isfinite(pred["loss_pred"]).to_numpy()
+        width = (pred["loss_hi"] - pred["loss_lo"]).to_numpy(float)[inside & span]
         if not np.isfinite(width).all():
             continue
         if np.median(width) > hi - lo:           # a band wider than the figure shows nothing but a block of colour
@@ -92,7 +94,7 @@ def plot_qat_fraction(fit: FitResult, params: float, tokens: float, bits=None, r
     ax.set_xlabel("QAT fraction f (share of the tokens trained quantization-aware)")
     ax.set_ylabel("loss (nats/token)")
     ax.set_title(f"QAT loss against f: N = {params:.3g}, D = {tokens:.3g}")
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)     # below: the runs fill the axes
     return fig
 
 
