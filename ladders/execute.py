@@ -195,7 +195,9 @@ def ladder_status(out_dir) -> pd.DataFrame:
             "width": model.get("width"), "depth": model.get("depth"), "heads": model.get("heads"),
             "error": status.get("error"),
         })
-    return pd.DataFrame(rows, columns=STATUS_COLUMNS)
+    table = pd.DataFrame(rows, columns=STATUS_COLUMNS)
+    counts = ["step", "steps", "tokens", "params", "params_total", "width", "depth", "heads"]
+    return table.astype({c: "Int64" for c in counts})     # whole numbers, <NA> where a pending run has none yet
 
 
 def read_ladder_runs(out_dir, include_unfinished: bool = True) -> pd.DataFrame:

@@ -435,7 +435,7 @@ def json_safe(x):
         return bool(x)
     if isinstance(x, (pd.Timestamp, pd.Timedelta)):      # a date column of the user's rows: ISO 8601 text
         return x.isoformat()
-    if x is pd.NaT:
+    if x is pd.NaT or x is pd.NA:
         return None
     return x
 
