@@ -196,8 +196,19 @@ def ladder_status(out_dir) -> pd.DataFrame:
             "error": status.get("error"),
         })
     table = pd.DataFrame(rows, columns=STATUS_COLUMNS)
-    counts = ["step", "steps", "tokens", "params", "params_total", "width", "depth", "heads"]
-    return table.astype({c: "Int64" for c in counts})     # whole numbers, <NA> where a pending run has none yet
+    for c in ("step", "steps", "tokens", "params", "params_total", "width", "depth", "heads"):
+        table[c] = _whole_numbers(table[c])
+    return table
+
+
+def _whole_numbers(column: pd.Series) -> pd.Series:
+    """A count column as whole numbers with <NA> where a pending run has none yet (not floats and NaN); left as
+    it is when a value is not a whole number a 64-bit integer holds (a spec's tokens=1e300 that failed)."""
+    values = pd.to_numeric(column, errors="coerce")
+    given = values.dropna()
+    if given.size and not ((given.abs() < 2 ** 62) & (given == given.round())).all():
+        return column
+    return values.astype("Int64")
 
 
 def read_ladder_runs(out_dir, include_unfinished: bool = True) -> pd.DataFrame:
