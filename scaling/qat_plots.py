@@ -82,9 +82,9 @@ def plot_qat_fraction(fit: FitResult, params: float, tokens: float, bits=None, r
     for c, b, pred in preds:
         inside = np.isfinite(pred["loss_pred"]).to_numpy()
         width = (pred["loss_hi"] - pred["loss_lo"]).to_numpy(float)[inside & span]
-        if not np.isfinite(width).all():
+        if np.isnan(width).any():               # no samples (a fit without intervals): no band
             continue
-        if np.median(width) > hi - lo:           # a band wider than the figure shows nothing but a block of colour
+        if not np.isfinite(width).all() or np.median(width) > hi - lo:    # would show only a block of colour
             too_wide.append(f"{b:g}")
             continue
         ax.fill_between(f[inside], pred["loss_lo"][inside], pred["loss_hi"][inside], color=c, alpha=0.18, lw=0)
@@ -140,7 +140,7 @@ def plot_optimal_fraction(optima=None, fit: FitResult | None = None, params=None
         if params is None:
             params = float(np.exp(np.mean(np.log(data["params"])))) if data is not None else 1e8
         if bits is None:
-            bits = sorted(data.loc[data["qat_fraction"] > 0, "bits"].unique()) if data is not None else (2, 4, 8)
+            bits = _fitted_bits(fit)
         for b in bits:
             c = f"C{bit_widths.index(b) % 10}" if b in bit_widths else f"C{(len(bit_widths) + list(bits).index(b)) % 10}"
             f_opt, _, _ = optimal_fractions(fit, params, S * params * b / 8, b)
