@@ -91,9 +91,9 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         X = design(law, table, law_options, log=everything)      # a run's lr may be logged on another dataset's rows
         y = _response(law, table)
         data = table[list(law.columns) + [law.response]].reset_index(drop=True)
-        if is_curve_law(law) and law_options.get("schedules") is None and "lr" in everything.columns:
-            data["lr"] = logged_rates(table, everything)     # the rates it was fitted with, for its figure
-        if is_curve_law(law) and law_options.get("schedules") is None and "schedule" in everything.columns:
+        if is_curve_law(law) and law_options.get("schedules") is None:     # the rates it was fitted with, kept
+            if "lr" in everything.columns:                                # for its figure and predictions
+                data["lr"] = logged_rates(table, everything)
             for k in ("schedule", "steps_total"):            # the trainer's rows name their exact schedule
                 if k in table.columns:
                     data[k] = table[k].to_numpy()

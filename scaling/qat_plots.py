@@ -19,6 +19,7 @@ from .plots import _axes, _styled, focus_ylim
 from .result import FitResult
 
 __all__ = ["plot_qat_fraction", "plot_optimal_fraction"]
+DEFAULT_BITS = (2.0, 4.0, 6.0)      # drawn for a fit that carries no QAT rows
 F_MAX_DRAWN = 0.995      # the interaction term diverges at f = 1 when xi > 0
 
 
@@ -31,8 +32,8 @@ def _fitted_bits(fit: FitResult) -> list[float]:
     """The bit widths of the fit's quantization-aware rows (default curves of :func:`plot_qat_fraction`)."""
     data = fit.data
     if data is None or not {"bits", "qat_fraction"} <= set(data.columns):
-        return [2.0, 4.0, 6.0]
-    return sorted(float(b) for b in data.loc[data["qat_fraction"] > 0, "bits"].unique()) or [2.0, 4.0, 6.0]
+        return list(DEFAULT_BITS)
+    return sorted(float(b) for b in data.loc[data["qat_fraction"] > 0, "bits"].unique()) or list(DEFAULT_BITS)
 
 
 @_styled

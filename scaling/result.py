@@ -118,7 +118,6 @@ class FitResult:
         pred = self.point_loss(X)
         out[f"{name}_pred"] = pred
         lo, hi = self.interval(self.loss_samples(X), level, point=pred)
-        lo = np.where(lo < 0, 0.0, lo)      # a law's response (a loss, an error, an accuracy) is never negative
         if self.diagnostics.get("model_error"):
             lo, hi = with_model_error(pred, lo, hi, self.diagnostics["model_error"]["sigma"],
                                       self.level if level is None else level)
@@ -132,11 +131,13 @@ class FitResult:
                 if not (isinstance(v, str) and v.startswith("<"))}
 
     def interval(self, samples: np.ndarray | None, level: float | None = None, point=None):
-        """Percentile interval over the sample axis (widened to hold ``point`` when given), or NaNs when
+        """Percentile interval of the law's response over the sample axis (widened to hold ``point`` when
+        given; a lower end below 0 is 0: a loss, an error or an accuracy is never negative), or NaNs when
         there are no samples."""
         if samples is None:
             return np.nan, np.nan
-        return percentile_interval(samples, self.level if level is None else level, point=point)
+        lo, hi = percentile_interval(samples, self.level if level is None else level, point=point)
+        return np.where(lo < 0, 0.0, lo), hi
 
     # -- reporting -------------------------------------------------------------------------
     def summary(self) -> str:
