@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -519,8 +520,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+SCIENTIFIC_NEGATIVE = re.compile(r"-(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
+def attach_negative_numbers(argv: list[str]) -> list[str]:
+    """``--params -1e9`` -> ``--params=-1e9``: argparse (before Python 3.14) reads a negative number in
+    scientific notation as an unknown flag, so the value is attached to the long option before it.
+    The flag's own checks then judge the value (a negative N is refused there, by name)."""
+    out: list[str] = []
+    for token in argv:
+        previous = out[-1] if out else ""
+        if SCIENTIFIC_NEGATIVE.fullmatch(token) and previous.startswith("--") and "=" not in previous:
+            out[-1] = f"{previous}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(attach_negative_numbers(sys.argv[1:] if argv is None else list(argv)))
     caught: list = []
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -148,6 +148,7 @@ def test_bad_flags_and_hand_edited_fit_files_exit_2(capsys, runs_csv, tmp_path):
         (["plot", fit_path, "--dpi", "100000", "--out", tmp_path / "f.png"], "--dpi 100000"),
         (["plot", fit_path, "--out", tmp_path], "is a folder"),
         (["predict", fit_path, "--params", "1e9", "--tokens", "1e10", "--flops", "1e30"], "give two of"),
+        (["predict", fit_path, "--params", "-1e9", "--tokens", "1e10"], "is not a positive"),   # not "expected one argument"
         (["predict", fit_path, "--data", runs_csv, "--params", "1e9"], "not both"),
         (["plan", fit_path, "--flops", "1e21", "--params", "1e9"], "with --mixture or --qat"),
         (["plan", fit_path, "--flops", "1e21", "--inference-tokens", "1e12"], "goes with --loss"),
