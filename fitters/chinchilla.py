@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .law import Law, product_grid
+from .law import Law, falling_exponents, product_grid
 
 
 def log_predict(theta, X):
@@ -63,4 +63,5 @@ LAW = Law(
     derived=derived,
     citation="Hoffmann et al. 2022, arXiv:2203.15556, Eq. 2 and App. D.2",
     min_distinct={"params": 2, "tokens": 2},
+    diagnose=falling_exponents("alpha", "beta"),
 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from .law import Law, product_grid
+from .law import Law, falling_exponents, product_grid
 
 
 def log_predict(theta, X):
@@ -46,4 +46,5 @@ LAW = Law(
     derived=derived,
     citation="Kaplan et al. 2020, arXiv:2001.08361, Eq. 1.5 and Table 2",
     min_distinct={"params": 2, "tokens": 2},
+    diagnose=falling_exponents("alpha_N", "alpha_D"),
 )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from .law import Law, product_grid
+from .law import Law, falling_exponents, product_grid
 
 
 def log_predict(theta, X):
@@ -51,4 +51,5 @@ LAW = Law(
     derived=derived,
     citation="Brandfonbrener et al. 2024, arXiv:2411.12925 (per-dataset fits); Kaplan et al. 2020, arXiv:2001.08361, Eq. 1.5",
     min_distinct={"params": 2, "tokens": 2},
+    diagnose=falling_exponents("alpha", "beta"),
 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from .law import Law, product_grid
+from .law import Law, falling_exponents, product_grid
 
 
 def log_predict(theta, X):
@@ -48,4 +48,5 @@ LAW = Law(
     derived=derived,
     citation="Gadre et al. 2024, arXiv:2403.08540, Eq. 4",
     min_distinct={"params": 2, "tokens": 2},
+    diagnose=falling_exponents("eta"),
 )

@@ -32,6 +32,27 @@ def grid() -> np.ndarray:
                         np.log([1e-2, 1e-1, 1.0, 10.0, 100.0]))
 
 
+# The scales :func:`grid` was written for (Luo et al.'s 100M runs: peak LR 3e-4, 24k steps): the smallest
+# loss, the median forward area S1 and the largest annealing area S2 of the three training curves.
+REFERENCE = {"loss": 3.0, "S1": 2.65, "S2": 0.267}
+
+
+def data_grid(X, y) -> np.ndarray:
+    """:func:`grid` moved to the data's scales by the law's symmetries: scaling the loss by ``l`` scales
+    ``L0, A, C`` by ``l``; ``A S1^-alpha`` keeps its size when ``A`` moves with ``S1^alpha``, ``C S2`` when
+    ``C`` moves against the largest ``S2``.  The fixed grid had no start with a positive loss for runs at a
+    peak rate near 1 (a schedule logged as a multiple of its peak), where S2 reaches hundreds."""
+    y = np.asarray(y, float)
+    S1, S2 = np.asarray(X["S1"], float), np.asarray(X["S2"], float)
+    log_l = np.log(y.min() / REFERENCE["loss"])
+    g = grid()
+    shift = np.zeros_like(g)
+    shift[:, 0] = log_l                                                                # L0
+    shift[:, 1] = log_l + np.exp(g[:, 2]) * np.log(np.median(S1) / REFERENCE["S1"])    # A, with each start's alpha
+    shift[:, 3] = log_l - (np.log(S2.max() / REFERENCE["S2"]) if S2.max() > 0 else 0.0)  # C
+    return g + shift
+
+
 def prepare(table, schedules=None, lam: float = curves.TISSUE_DECAY, warmup: str = "actual"):
     """``S1``, ``S2`` for each row (run, step) of ``table`` from per-step learning rates (see :func:`fitters.curves.prepare`;
     ``warmup="peak"`` counts warmup updates at the peak rate, as Tissue et al. do - :mod:`fitters.curves`)."""
@@ -50,6 +71,7 @@ LAW = Law(
     log_predict=log_predict,
     n_log=4,
     grid=grid,
+    data_grid=data_grid,
     citation="Tissue et al. 2024, arXiv:2408.11029, Eq. 1 (S2 with momentum, lambda = 0.999)",
     requires=("run", "step"),
     prepare=prepare,

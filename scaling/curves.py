@@ -12,8 +12,11 @@ whole-curve fit and prediction (from :func:`scaling.result.design`), so ``schedu
   (``lr`` at row ``step`` is the rate of update ``step``).
   A log of every step from 0 is used as is.  A sparse log (every k-th step, or starting after
   warmup) is expanded to every step by this rule, with a warning: linear interpolation between
-  logged steps, and a linear warmup from 0 before the first logged step
-  (``lr[i] = lr[s0] (i + 1) / (s0 + 1)`` for ``i < s0``); the array ends at the last logged step, or
+  logged steps; before the first logged step ``s0``, a linear warmup from 0
+  (``lr[i] = lr[s0] (i + 1) / (s0 + 1)`` for ``i < s0``) where the log shows one unlogged - it rises
+  after ``s0``, or starts later than one logging interval (``s0 > s1 - s0``: a log kept from the end
+  of warmup) - else the first logged rate held back to step 0 (a log every k steps from step k of a
+  run without warmup; a ramp there had the Tissue fit 2-11 % off); the array ends at the last logged step, or
   holds that rate up to a later row of the run (an evaluation after the last training log).
   Pass the schedule itself when that rule is wrong for your runs (e.g. a step decay between logs).
   A rate belongs to the run, not to a dataset: a fit to one dataset's rows reads the ``lr`` of every
@@ -46,6 +49,7 @@ from ladders import schedules as ls
 
 from .errors import InputError
 
+LR_AGREEMENT = 0.01        # a logged rate this far (of the run's peak) from the schedule given contradicts it
 CURVE_POINTS = 200          # default number of steps predicted along a curve
 
 
@@ -142,12 +146,13 @@ def _expand(steps, lr, run: str):
     if neg.size:
         raise InputError(f"run {run!r}: negative learning rate {float(lr[neg[0]]):g} at step {steps[neg[0]]:g}")
     _check_order(steps, run)
-    s = steps.astype(np.int64)
+    order = np.argsort(steps, kind="stable")
+    s, lr = steps[order].astype(np.int64), lr[order]
     if s.size and s[0] == 0 and np.array_equal(s, np.arange(s.size)):
         return lr.copy(), False
-    grid = np.arange(int(s[-1]) + 1)
-    out = np.interp(grid, s, lr)
-    out[:s[0]] = lr[0] * (np.arange(s[0]) + 1) / (s[0] + 1)
+    out = np.interp(np.arange(int(s[-1]) + 1), s, lr)
+    unlogged_warmup = s.size < 2 or lr[1] > lr[0] or s[0] > s[1] - s[0]
+    out[:s[0]] = lr[0] * (np.arange(s[0]) + 1) / (s[0] + 1) if unlogged_warmup else lr[0]
     return out, True
 
 
@@ -290,7 +295,30 @@ def learning_rates(table: pd.DataFrame, schedules=None, log: pd.DataFrame | None
         if len(arr) < last[run]:
             raise InputError(f"run {run!r}: its schedule covers {len(arr)} steps but the table has a row at step "
                              f"{int(last[run])}; the schedule is shorter than the data (give total_steps >= {int(last[run])})")
+    _note_disagreement(log if log is not None else table, lrs)
     return lrs
+
+
+def _note_disagreement(rows: pd.DataFrame, lrs: Mapping[str, np.ndarray]) -> None:
+    """A warning when the table's own ``lr`` column contradicts the ``schedules=`` given (which are used):
+    a rate more than ``LR_AGREEMENT`` of the run's peak from the schedule's at that step and at the one before
+    (a trainer may log the rate of the update just made)."""
+    if "lr" not in rows.columns:
+        return
+    lr = pd.to_numeric(rows["lr"], errors="coerce").to_numpy(float)
+    steps = pd.to_numeric(rows["step"], errors="coerce").to_numpy(float)
+    runs = rows["run"].astype(str).to_numpy()
+    for run, arr in lrs.items():
+        at = np.flatnonzero((runs == run) & np.isfinite(lr) & (steps >= 1) & (steps < len(arr)))
+        if not at.size:
+            continue
+        s = steps[at].astype(np.int64)
+        tol = LR_AGREEMENT * max(float(np.max(arr)), 1e-300)
+        off = (np.abs(lr[at] - arr[s]) > tol) & (np.abs(lr[at] - arr[s - 1]) > tol)
+        if off.any():
+            i = int(np.flatnonzero(off)[0])
+            warnings.warn(f"run {run!r}: the table's lr column gives {lr[at][i]:.4g} at step {s[i]} where schedules= gives "
+                          f"{arr[s[i]]:.4g} ({int(off.sum())} such row(s)); schedules= is used", stacklevel=3)
 
 
 def _described(rows: pd.DataFrame, last: pd.Series) -> dict[str, np.ndarray] | None:

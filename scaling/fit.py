@@ -26,13 +26,16 @@ from ladders.train import enable_compilation_cache
 from .errors import InputError
 from .curves import is_curve_law, logged_rates
 from .result import FitResult, check_level, design, percentile_interval
-from .runs import read_runs
+from .runs import read_runs, row_label
 
 REACHED_RTOL = 1e-5         # a start "reached the best" when its objective is within this of the best
 COARSE_ROWS = 4096          # larger tables: the start grid runs on about this many rows first (see _multistart)
 POLISHED_BASINS = 2         # ... and the best basins found there are polished on every row
 MIN_ROWS_PER_RUN = 256      # a run keeps at least this many rows (or all of its own) in the thinned table
 ASYMPTOTIC_DRAWS = 2000
+ONE_RATIO_SPAN = 2.0         # runs whose D/N spans less than this factor do not separate the N and D terms
+POLISH_EVALS = 500           # evaluations of the last float64 run of the best start (see _polish) ...
+POLISH_GAIN = 0.5            # ... kept where it ends below this share of the objective the engine stopped at
 
 
 def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss: str | None = None,
@@ -82,8 +85,8 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         raise InputError(f"seed={seed}: a random seed is a whole number >= 0")
     enable_compilation_cache()      # repeated fits (CLI calls, notebooks) reuse compiled engine code
     if law.observe is None:
-        everything = read_runs(runs, columns, required=law.columns + (law.response,))
-        table = select_dataset(everything, dataset)
+        everything = read_runs(runs, columns, required=law.columns + (law.response,), unmeasured=is_curve_law(law))
+        table = select_dataset(_measured(everything) if is_curve_law(law) else everything, dataset)
         if dataset is None and "dataset" in table.columns and len(table):
             dataset = str(table["dataset"].iloc[0])       # the table's one dataset: recorded (a chain checks it)
         _check_identifiable(law, table)
@@ -129,6 +132,7 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     theta, f_best = lanes.x[best], float(lanes.f[best])
     if not np.isfinite(f_best):
         raise InputError(f"law {law.name!r}: every start failed (non-finite objective); check the data's scale")
+    theta, f_best = _polish(law, objective, X, y, theta, f_best)
     params = full_law.natural_dict(expand(full_law, theta, fixed))
     cov, cond, residuals = gauss_newton(law, objective, X, y, theta)
     warn = []
@@ -151,18 +155,26 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
         if not conv_b.all():
             warn.append(f"{int((~conv_b).sum())} of {len(conv_b)} bootstrap refits stopped without converging")
     else:
-        rng = np.random.default_rng(rng_seed)       # multivariate t (n - p dof): small-sample t intervals
-        z = rng.multivariate_normal(np.zeros_like(theta), cov, size=ASYMPTOTIC_DRAWS, method="eigh")
-        dof = max(len(y) - law.n_params, 1)
-        draws = theta + z * np.sqrt(dof / rng.chisquare(dof, size=(ASYMPTOTIC_DRAWS, 1)))
+        dof = len(y) - law.n_params
+        if dof > 0:
+            rng = np.random.default_rng(rng_seed)   # multivariate t (n - p dof): small-sample t intervals
+            with warnings.catch_warnings():         # a covariance not PSD to rounding: eigh clips it, as intended
+                warnings.simplefilter("ignore", RuntimeWarning)
+                z = rng.multivariate_normal(np.zeros_like(theta), cov, size=ASYMPTOTIC_DRAWS, method="eigh")
+            draws = theta + z * np.sqrt(dof / rng.chisquare(dof, size=(ASYMPTOTIC_DRAWS, 1)))
+        else:                                       # the law passes through every point: no residual is left
+            draws = np.full((ASYMPTOTIC_DRAWS, law.n_params), np.nan)   # to estimate the noise from
+            warn.append(f"{len(y)} points for {law.n_params} free parameters: the law passes through every point and "
+                        "no residual is left to estimate the noise from, so every interval is unbounded; add runs")
         with np.errstate(over="ignore", under="ignore"):
             samples = full_law.to_natural(expand(full_law, draws, fixed))
         uncertainty = "asymptotic"
         unbounded = unbounded_parameters(full_law, samples)
-        if unbounded:
+        if unbounded and dof > 0:
             warn.append(f"the asymptotic intervals of {', '.join(unbounded)} are unbounded (draws from the covariance "
                         f"overflow: the data do not pin {'it' if len(unbounded) == 1 else 'them'} down, condition number "
                         f"{cond:.2g}); bootstrap=B resamples instead, fixed={{...}} holds a parameter")
+    warn.extend(_one_ratio(full_law, obs.data))
     if full_law.diagnose is not None:
         warn.extend(full_law.diagnose(params))
     for w in warn:
@@ -199,6 +211,23 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
                      **({"thinned_rows": thinned} if thinned else {}),
                      **({"observations": obs.notes} if obs.notes else {})},
     )
+
+
+def _polish(law: Law, objective, X: dict, y: np.ndarray, theta: np.ndarray, f: float) -> tuple[np.ndarray, float]:
+    """The best start run on in float64 until no step lowers the objective (at most ``POLISH_EVALS``), kept
+    where that at least halves the objective.
+
+    The engine stops as scipy's L-BFGS-B does, on ``ftol * max(|f|, 1)``: an absolute 2.2e-9 for the small
+    objectives of log-space fits, the size of the objective itself when the data are (nearly) exact, where it
+    stopped a Kaplan fit with A 79 % off (objective 5e-8; 5e-31 polished).  On noisy data the engine's stop
+    leaves a fraction of a percent of the objective, and running on walks the parameters the data do not
+    pin down along their ridge (a multi-power fit's C and beta to 1e-7 and 1e7 for 0.5 % of its
+    objective): that is not taken.  One lane, so cheap next to the multistart."""
+    lane = engine.minimize(law, objective, X, y, theta[None, :], gtol=0.0, ftol=0.0, max_evals=POLISH_EVALS,
+                           mixed_precision=False)
+    if np.isfinite(lane.f[0]) and lane.f[0] < POLISH_GAIN * f:
+        return lane.x[0], float(lane.f[0])
+    return theta, f
 
 
 def unbounded_parameters(law: Law, samples: np.ndarray) -> list[str]:
@@ -318,6 +347,36 @@ def _check_identifiable(law: Law, table: pd.DataFrame) -> None:
     if distinct < law.n_params:
         raise InputError(f"only {distinct} distinct ({', '.join(law.columns)}) points for the {law.n_params} parameters "
                          f"of law {law.name!r} ({', '.join(law.names)}); add runs")
+
+
+def _measured(everything: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a whole-curve table that measured a loss; a row without one is read for its learning rate
+    alone (a W&B export logs ``lr`` every step and the loss every k-th), and a row with neither is an error."""
+    empty = everything["loss"].isna().to_numpy()
+    if not empty.any():
+        return everything
+    rates = pd.to_numeric(everything["lr"], errors="coerce").to_numpy(float) if "lr" in everything.columns else None
+    blank = np.flatnonzero(empty & (True if rates is None else np.isnan(rates)))
+    if blank.size:
+        raise InputError(f"column 'loss', {row_label(everything, blank[0])}: no loss and no learning rate ({blank.size} such "
+                         "row(s)); a whole-curve fit reads a row for its loss, or for its lr alone - fill or remove them")
+    warnings.warn(f"{int(empty.sum())} row(s) without a loss are read for their learning rate only", stacklevel=3)
+    return everything[~empty].reset_index(drop=True)
+
+
+def _one_ratio(law: Law, data: pd.DataFrame | None) -> list[str]:
+    """A warning when every run of a law of N and D has nearly one tokens-per-parameter ratio: N and D then
+    move together and the law cannot tell their terms apart (at D = r N, Chinchilla's (A, alpha, B, beta) and
+    (B r^-beta, beta, A r^alpha, alpha) predict every run alike), so the compute-optimal split rests on nothing."""
+    if not {"params", "tokens"} <= set(law.inputs) or data is None or not {"params", "tokens"} <= set(data.columns):
+        return []
+    ratio = data["tokens"].to_numpy(float) / data["params"].to_numpy(float)
+    if ratio.max() >= ONE_RATIO_SPAN * ratio.min():
+        return []
+    lo, hi = f"{ratio.min():.3g}", f"{ratio.max():.3g}"
+    return [f"every run has D/N {'= ' + lo if lo == hi else f'between {lo} and {hi}'}: N and D grow together, so the data "
+            "cannot tell the N term from the D term, and the compute-optimal split (scaling.plan) rests on nothing; "
+            "runs at several tokens-per-parameter ratios (an isoFLOP design) pin it down"]
 
 
 def _note_checkpoints(law: Law, table: pd.DataFrame) -> None:

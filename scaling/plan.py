@@ -23,8 +23,6 @@ from .result import FitResult, check_level, percentile_interval
 from .runs import FLOPS_PER_PARAM_TOKEN
 
 COARSE, FINE = 801, 201
-TOKENS_PER_PARAM_RANGE = (1e-6, 1e10)  # where the compute-optimal search looks (Chinchilla: 20; a law with a small
-                                        # data exponent can ask for millions)
 PARAMS_RANGE = (1e4, 1e16)             # where the inference-aware search looks
 BISECTION_STEPS = 80
 
@@ -42,8 +40,10 @@ def _argmin_log(cost, lo: float, hi: float, S: int):
     rows = np.arange(S)
     c0, c1, c2 = c[rows, j - 1], c[rows, j], c[rows, j + 1]
     h = v[0, 1] - v[0, 0]
-    denom = c0 - 2 * c1 + c2
-    shift = np.where(np.abs(denom) > 0, 0.5 * h * (c0 - c2) / np.where(denom == 0, 1, denom), 0.0)
+    with np.errstate(invalid="ignore"):     # inf - inf beside a sample's unreachable points: no parabola, no shift
+        denom = c0 - 2 * c1 + c2
+        shift = np.where(np.abs(denom) > 0, 0.5 * h * (c0 - c2) / np.where(denom == 0, 1, denom), 0.0)
+    shift = np.where(np.isfinite(shift), shift, 0.0)
     return v[rows, j] + np.clip(shift, -h, h), at_edge
 
 
@@ -95,13 +95,15 @@ def compute_optimal(fit: FitResult, flops: float, level: float | None = None) ->
         n = np.exp(u)
         return predict_paired(fit.law, thetas, {"params": n, "tokens": np.exp(log_c6 - u)})
 
-    lo_m, hi_m = TOKENS_PER_PARAM_RANGE
-    u, at_edge = _argmin_log(loss_at, 0.5 * (log_c6 - np.log(hi_m)), 0.5 * (log_c6 - np.log(lo_m)), len(thetas))
+    if log_c6 <= 0:
+        raise InputError(f"flops={flops:g}: below {FLOPS_PER_PARAM_TOKEN:g} FLOPs, one parameter trained on one token")
+    # the whole split: N from 1 parameter (D = C/6 tokens) to C/6 parameters (one token) - log N in [0, log C/6]
+    u, at_edge = _argmin_log(loss_at, 0.0, log_c6, len(thetas))
     if at_edge[0]:
-        side = "more" if u[0] < 0.5 * (log_c6 - np.log(hi_m)) + 1.0 else "fewer"
-        raise InputError(f"law {fit.law.name!r}: no compute-optimal size at C={flops:g} within tokens/param "
-                         f"{lo_m:g} to {hi_m:g}; the fitted law keeps improving with {side} tokens per parameter up to that "
-                         f"edge (check its exponents: {', '.join(f'{k}={v:.3g}' for k, v in fit.params.items())})")
+        side = "more" if u[0] < 1.0 else "fewer"
+        raise InputError(f"law {fit.law.name!r}: no compute-optimal size at C={flops:g}; the fitted law keeps improving "
+                         f"with {side} tokens per parameter down to {'one parameter' if side == 'more' else 'one token'} "
+                         f"(check its exponents: {', '.join(f'{k}={v:.3g}' for k, v in fit.params.items())})")
     n = np.exp(u)
     d = flops / (FLOPS_PER_PARAM_TOKEN * n)
     loss = loss_at(u[:, None])[:, 0]

@@ -8,8 +8,9 @@ of every candidate:
 * one schedule per family: ``constant``, ``cosine``, ``linear``, ``multistep`` (x0.316 at 80 % and
   90 % of training, as in DeepSeek LLM, Bi et al. 2024) and ``wsd`` (warmup-stable-decay) with each
   decay shape (``linear``, ``cosine``, ``sqrt``; ``exponential`` when ``floor > 0``);
-* for WSD, every decay fraction of ``decay_fractions`` (default 0.05, 0.10, ..., 1.0) for each shape:
-  ``wsd.scan`` holds the predicted final loss of each, ``wsd.decay_fraction`` the best;
+* for WSD, every decay fraction of ``decay_fractions`` (default 0.05, 0.10, ..., 1.0, then every 0.01
+  within 0.05 of the best for its shape) for each shape: ``wsd.scan`` holds the predicted final loss of
+  each, ``wsd.decay_fraction`` the best;
 * ``candidates``: any further schedules (descriptions; with their own ``total_steps`` they are
   ranked at their own length, e.g. to compare runs of different lengths).
 
@@ -33,6 +34,7 @@ from .errors import InputError
 from .result import FitResult, design
 
 DECAY_FRACTIONS = tuple(np.round(np.arange(0.05, 1.0001, 0.05), 2))
+FINE_STEP = 0.01            # the default scan is refined to this around its best fraction
 WSD_SHAPES = ("linear", "cosine", "sqrt", "exponential")
 MULTISTEP = {"milestones": (0.8, 0.9), "gamma": 0.316}
 
@@ -136,11 +138,13 @@ def plan_schedule(fit: FitResult, flops=None, steps: int | None = None, peak: fl
         lr = curves.schedule_array(c, steps) if curves.is_description(c) else np.asarray(c, float)
         entries.append((str(label), "candidate", None, None, lr))
 
-    names = [f"c{i}" for i in range(len(entries))]
-    rows = pd.DataFrame({"run": names, "step": [len(e[4]) for e in entries]})
-    X = design(fit.law, rows, {**fit.stored_law_options(), "schedules": {n: e[4] for n, e in zip(names, entries)}})   # its warmup=, lam=
-    loss = fit.point_loss(X)
-    samples = fit.loss_samples(X)
+    loss, samples = _final_losses(fit, entries)
+    if decay_fractions is None and "wsd" in families:      # the default scan, refined around its best fraction
+        fine = _refined(entries, loss, steps, peak, warmup, floor)
+        if fine:
+            more, more_samples = _final_losses(fit, fine)
+            entries, loss = entries + fine, np.concatenate([loss, more])
+            samples = None if samples is None else np.concatenate([samples, more_samples], axis=1)
     lo, hi = fit.interval(samples, level, point=loss)
     lo, hi = np.broadcast_to(lo, loss.shape), np.broadcast_to(hi, loss.shape)
     p_best = (np.bincount(np.argmin(samples, axis=1), minlength=len(entries)) / len(samples)
@@ -170,12 +174,44 @@ def plan_schedule(fit: FitResult, flops=None, steps: int | None = None, peak: fl
     if "wsd" in families:
         scan = {}
         for shape in dict.fromkeys(e[2] for e in entries if e[1] == "wsd"):
-            idx = [i for i, e in enumerate(entries) if e[1] == "wsd" and e[2] == shape]
+            idx = sorted((i for i, e in enumerate(entries) if e[1] == "wsd" and e[2] == shape), key=lambda i: entries[i][3])
             scan[shape] = {"decay_fractions": [entries[i][3] for i in idx], "loss": [float(loss[i]) for i in idx]}
         wi = min((i for i, e in enumerate(entries) if e[1] == "wsd"), key=lambda i: loss[i])
         w = entry(wi)
         out["wsd"] = {"decay_shape": entries[wi][2], "decay_fraction": entries[wi][3], "schedule": w["schedule"],
                       "loss": w["loss"], "interval": w["interval"], "scan": scan}
+    return out
+
+
+def _final_losses(fit: FitResult, entries) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predicted loss after the last update of each entry's schedule, and its samples (S, len(entries))."""
+    names = [f"c{i}" for i in range(len(entries))]
+    rows = pd.DataFrame({"run": names, "step": [len(e[4]) for e in entries]})
+    X = design(fit.law, rows, {**fit.stored_law_options(), "schedules": {n: e[4] for n, e in zip(names, entries)}})   # its warmup=, lam=
+    return fit.point_loss(X), fit.loss_samples(X)
+
+
+def _refined(entries, loss, steps, peak, warmup, floor) -> list:
+    """WSD entries of the best shape at every ``FINE_STEP`` of decay fraction within one coarse step of the best
+    fraction (down to ``FINE_STEP``: the best of the coarse grid may be its first point, 0.05)."""
+    wsd = [i for i, e in enumerate(entries) if e[1] == "wsd"]
+    if not wsd:
+        return []
+    best = min(wsd, key=lambda i: loss[i])
+    shape, f = entries[best][2], entries[best][3]
+    have = {e[3] for e in entries if e[1] == "wsd" and e[2] == shape}
+    span = DECAY_FRACTIONS[1] - DECAY_FRACTIONS[0]
+    grid = np.round(np.arange(FINE_STEP, 1 + 1e-9, FINE_STEP), 2)
+    out = []
+    for g in grid[(np.abs(grid - f) < span - 1e-9)]:
+        if float(g) in have:
+            continue
+        sched = ls.WSD(peak=peak, warmup=warmup, decay_fraction=float(g), decay_shape=shape, floor=floor)
+        try:
+            lr = ls.lr_array(sched, int(steps))
+        except ValueError:          # a decay shorter than one update at this budget
+            continue
+        out.append((ls.schedule_to_string(sched), "wsd", shape, float(g), lr))
     return out
 
 

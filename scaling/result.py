@@ -4,7 +4,9 @@ Parameter uncertainty is carried as ``samples``: one row of natural parameters p
 resample (``uncertainty="bootstrap"``), or draws from the asymptotic normal in fit space
 (``"asymptotic"``), or none (``"none"``, e.g. a published law typed without a covariance).
 Every interval - of a parameter, a derived quantity, a prediction or a plan - is the percentile
-interval of that quantity over the samples at the result's ``level``.
+interval of that quantity over the samples at the result's ``level``.  With asymptotic draws a
+predicted response goes through the law linearised at the estimate (the delta method, in log space:
+:meth:`FitResult.loss_samples`), as the covariance the draws come from is itself a linearisation.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from .errors import InputError
 from .runs import read_runs
 
 FORMAT_VERSION = 1
+LINEAR_STEP = 1e-4     # the delta method's directional step, a fraction of each draw's distance from the estimate
 WEAK_WIDTH = 0.5       # an exponent whose interval is wider than this is reported as weakly identified
 
 
@@ -86,11 +89,26 @@ class FitResult:
     def loss_samples(self, X: Mapping[str, np.ndarray]) -> np.ndarray | None:
         """Predicted loss at ``X`` for every parameter sample, (S, n); None without samples.  A sample whose
         parameters overflowed (an unbounded interval) may predict inf or NaN: :func:`percentile_interval`
-        reads those as unbounded."""
+        reads those as unbounded.
+
+        Asymptotic draws ``theta_s`` (multivariate t around the estimate ``theta`` with the Gauss-Newton
+        covariance) predict through the law linearised at ``theta`` in log space (the delta method,
+        Seber & Wild 1989, Sec. 5.1): ``log L_s = log L(theta) + g . (theta_s - theta)``, ``g`` the gradient
+        of ``log L`` in fit space, taken along each draw as the difference quotient over ``LINEAR_STEP`` of
+        its way.  Pushed through the law itself, draws along a direction the data barely constrain land
+        where its curvature lifts nearly all of them above the estimate, and the percentile interval
+        misses the truth below (a 20-run ladder's 95 % interval held Chinchilla's true loss 61 % of the time;
+        linearised, 95-98 %).  Bootstrap samples are refits and go through the law as they are."""
         if self.samples is None or len(self.samples) == 0:
             return None
+        thetas = self.law.from_natural(self.samples)
         with np.errstate(all="ignore"):
-            return predict_many(self.law, self.law.from_natural(self.samples), X)
+            if self.uncertainty != "asymptotic":
+                return predict_many(self.law, thetas, X)
+            centre = self.law.theta_from_dict(self.params)
+            log_point = np.log(predict_many(self.law, centre, X))
+            log_near = np.log(predict_many(self.law, centre + LINEAR_STEP * (thetas - centre), X))
+            return np.exp(log_point + (log_near - log_point) / LINEAR_STEP)
 
     def point_loss(self, X: Mapping[str, np.ndarray]) -> np.ndarray:
         theta = self.law.theta_from_dict(self.params)

@@ -160,7 +160,7 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("loss"
         given = df["accuracy"].notna().to_numpy()
         bad = np.flatnonzero(given & ~((acc >= 0) & (acc <= 1)))
         if bad.size:
-            raise InputError(f"column 'accuracy', {_row(df, bad[0])}: value {_shown(df['accuracy'].iloc[bad[0]])} is not an accuracy "
+            raise InputError(f"column 'accuracy', {row_label(df, bad[0])}: value {_shown(df['accuracy'].iloc[bad[0]])} is not an accuracy "
                              f"in [0, 1] ({bad.size} such row(s)); give accuracies as fractions (percentages / 100)")
         df["accuracy"] = acc
     scale = loss_scale(loss_unit, bytes_per_token)
@@ -175,11 +175,11 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("loss"
         if bad.size:
             hint = ("; an export whose rows log different metrics (W&B) leaves the loss empty on the others: keep the "
                     "rows that have one, e.g. table[table['loss'].notna()]") if col == "loss" and np.isnan(values[bad[0]]) else ""
-            raise InputError(f"column {col!r}, {_row(df, bad[0])}: value {_shown(df[col].iloc[bad[0]])} is not a positive finite number"
+            raise InputError(f"column {col!r}, {row_label(df, bad[0])}: value {_shown(df[col].iloc[bad[0]])} is not a positive finite number"
                              f" ({bad.size} such row(s)); fix or remove them{hint}")
         high = np.flatnonzero(values > MAX_NATS) if col == "loss" else []
         if len(high):
-            raise InputError(f"column 'loss', {_row(df, high[0])}: value {_shown(df[col].iloc[high[0]])} is not a cross-entropy in "
+            raise InputError(f"column 'loss', {row_label(df, high[0])}: value {_shown(df[col].iloc[high[0]])} is not a cross-entropy in "
                              f"nats per token (above {MAX_NATS:g}, the log of a vocabulary of 5e21); a perplexity? give its "
                              f"log. A per-sequence sum? divide by the tokens ({len(high)} such row(s)); bits or per-byte "
                              f"losses: loss_unit= (--loss-unit)")
@@ -188,13 +188,13 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("loss"
         values = pd.to_numeric(df[col], errors="coerce")
         bad = np.flatnonzero(values.isna().to_numpy() & df[col].notna().to_numpy())
         if bad.size:
-            raise InputError(f"column {col!r}, {_row(df, bad[0])}: value {_shown(df[col].iloc[bad[0]])} is not a number "
+            raise InputError(f"column {col!r}, {row_label(df, bad[0])}: value {_shown(df[col].iloc[bad[0]])} is not a number "
                              f"({bad.size} such row(s)); fix or remove them")
         df[col] = values.to_numpy(float)
     for col in [c for c in NAMES if c in df.columns]:      # a row without a name would fall out of every grouping
         bad = np.flatnonzero(df[col].isna().to_numpy())
         if bad.size:
-            raise InputError(f"column {col!r}, {_row(df, bad[0])}: no {col} name ({bad.size} such row(s)); every row names "
+            raise InputError(f"column {col!r}, {row_label(df, bad[0])}: no {col} name ({bad.size} such row(s)); every row names "
                              f"its {col} - fill or remove them")
         df[col] = df[col].astype(str)          # ids are labels: 7 and '7' name the same run
     if "tokens" not in df.columns and {"flops", "params"} <= set(df.columns):
@@ -210,7 +210,7 @@ def read_runs(source, columns: Mapping[str, str] | None = None, required=("loss"
     key = duplicate_key(df)
     dup = np.array([], int) if not (check_duplicates and key) else np.flatnonzero(df.duplicated(subset=key, keep="first").to_numpy())
     if dup.size:
-        raise InputError(f"{_row(df, dup[0])} duplicates an earlier row on {key} ({dup.size} duplicate(s)); remove them")
+        raise InputError(f"{row_label(df, dup[0])} duplicates an earlier row on {key} ({dup.size} duplicate(s)); remove them")
     return df.reset_index(drop=True)
 
 
@@ -226,7 +226,7 @@ def duplicate_key(df: pd.DataFrame) -> list[str]:
     return key
 
 
-def _row(df: pd.DataFrame, i: int) -> str:
+def row_label(df: pd.DataFrame, i: int) -> str:
     """``row i`` (0-based position among the data rows), with the DataFrame's index label when the index is
     not the default 0..n-1 (a filtered or re-indexed table: ``df.loc[label]`` finds it), and the row's run
     and step where the table has them (a folder of per-run files is one table: they say which file)."""

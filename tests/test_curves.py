@@ -474,3 +474,83 @@ def test_the_trainers_rows_give_their_exact_schedule():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert len(sc.learning_rates(other)["r"]) >= int(steps.max())
+
+
+# -- stress-audit findings (2026-11-29) ----------------------------------------------------------------------
+TISSUE_TRUTH = {"L0": 2.0, "A": 0.5, "alpha": 0.5, "C": 0.3}
+
+
+def _tissue_rows(lrs, every=100, p=TISSUE_TRUTH):
+    rows = pd.concat([pd.DataFrame({"run": r, "step": np.arange(every, len(lr) + 1, every)}) for r, lr in lrs.items()],
+                     ignore_index=True)
+    X = tissue.prepare(rows, lrs)
+    return rows.assign(loss=p["L0"] + p["A"] * X["S1"] ** -p["alpha"] - p["C"] * X["S2"])
+
+
+def test_tissue_fits_rates_given_as_multiples_of_the_peak():
+    """The start grid follows the data's areas: a schedule logged as multiples of its peak (peak 1, S2 in the
+    hundreds) had no start with a positive loss."""
+    lrs = {r: lr_array(d, 20000) for r, d in {"cos": "cosine:peak=1,warmup=0,floor=0.1",
+                                             "const": "constant:peak=1,warmup=0",
+                                             "step": "multistep:peak=1,warmup=0,milestones=0.5,gamma=0.3"}.items()}
+    truth = {"L0": 2.0, "A": 50.0, "alpha": 0.5, "C": 3e-4}      # TISSUE_TRUTH's curves at a peak of 1e-3
+    fit = scaling.fit("tissue", _tissue_rows(lrs, p=truth), schedules=lrs, progress=False)
+    for k, v in truth.items():
+        assert fit.params[k] == pytest.approx(v, rel=1e-6), k
+
+
+def test_a_sparse_log_without_warmup_holds_its_first_rate():
+    """A log every k steps from step k of a run without warmup: the rate before it is held, not ramped from 0;
+    a log that starts later than one interval (kept from the end of warmup) still gets the warmup ramp."""
+    lr = lr_array("cosine:peak=1e-3,warmup=0,floor=1e-4", 2000)
+    log = pd.DataFrame({"run": "a", "step": np.arange(100, 2000, 100), "lr": lr[100:2000:100]})
+    with pytest.warns(UserWarning, match="linear interpolation"):
+        got = sc.learning_rates(log)["a"]
+    np.testing.assert_allclose(got[:100], lr[100])
+    late = log[log["step"] >= 500]
+    with pytest.warns(UserWarning, match="linear interpolation"):
+        ramp = sc.learning_rates(late)["a"]
+    np.testing.assert_allclose(ramp[:500], lr[500] * np.arange(1, 501) / 501)
+
+
+def test_rows_without_a_loss_give_their_learning_rate():
+    """A W&B export: lr at every step, the loss every 100th. The fit reads the rates of every row and fits the rows
+    with a loss (it refused the table, and dropping the empty rows left a sparse log 2-11 % off)."""
+    lrs = {"cos": lr_array("cosine:peak=1e-3,warmup=0,floor=1e-4", 4000),
+           "step": lr_array("multistep:peak=1e-3,warmup=0,milestones=0.5,gamma=0.3", 4000),
+           "const": lr_array("constant:peak=1e-3,warmup=0", 4000)}
+    measured = _tissue_rows(lrs)
+    every = pd.concat([pd.DataFrame({"run": r, "step": np.arange(len(lr)), "lr": lr}) for r, lr in lrs.items()])
+    table = every.merge(measured, on=["run", "step"], how="outer")
+    table["lr"] = table.groupby("run")["lr"].ffill()
+    with pytest.warns(UserWarning, match="without a loss are read for their learning rate only"):
+        fit = scaling.fit("tissue", table, progress=False)
+    for k, v in TISSUE_TRUTH.items():
+        assert fit.params[k] == pytest.approx(v, rel=1e-6), k
+    with pytest.raises(InputError, match="no loss and no learning rate"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scaling.fit("tissue", table.assign(lr=np.where(table["step"] == 7, np.nan, table["lr"])))
+
+
+def test_a_logged_rate_that_contradicts_the_schedules_given_is_named():
+    lr = lr_array(WSD, 1000)
+    table = _curve_rows(lr, np.array([100, 200, 400, 600, 900]))
+    with pytest.warns(UserWarning, match="the table's lr column gives .* schedules= is used"):
+        sc.learning_rates(table, {"a": 10 * lr})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sc.learning_rates(table, {"a": np.r_[lr[1:], lr[-1]]})      # logged one update apart: agrees
+
+
+def test_the_default_wsd_scan_is_refined_around_its_best_fraction():
+    fit = scaling.FitResult(law=tissue.LAW, params=TISSUE_TRUTH, se={}, ci={})
+    out = scaling.plan(fit, steps=8000, peak=1e-3, warmup=0, families=["wsd"])
+    scan = out["wsd"]["scan"][out["wsd"]["decay_shape"]]
+    f = out["wsd"]["decay_fraction"]
+    fine = [x for x in scan["decay_fractions"] if abs(x - f) < 0.05]
+    assert len(fine) >= 5 and scan["decay_fractions"] == sorted(scan["decay_fractions"])
+    dense = scaling.plan(fit, steps=8000, peak=1e-3, warmup=0, families=["wsd"],
+                         decay_fractions=np.round(np.arange(0.005, 1.0, 0.005), 3))
+    assert dense["wsd"]["decay_shape"] == out["wsd"]["decay_shape"]
+    assert abs(dense["wsd"]["decay_fraction"] - f) <= 0.01
+    assert out["wsd"]["loss"] == pytest.approx(dense["wsd"]["loss"], abs=2e-5)

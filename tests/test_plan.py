@@ -114,3 +114,13 @@ def test_a_data_hungry_law_plans_millions_of_tokens_per_parameter():
     N = np.geomspace(1e3, 1e12, 400001)
     L = law["E"] + law["A"] / N ** law["alpha"] + law["B"] / (1e22 / (6 * N)) ** law["beta"]
     assert plan["params"] == pytest.approx(N[np.argmin(L)], rel=1e-3) and plan["tokens_per_param"] > 1e6
+
+
+def test_compute_optimal_searches_every_split_of_the_budget():
+    """A data-hungry law (optimum at 2e11 tokens per parameter, beyond any fixed search range) is planned at its
+    closed-form optimum; the search spans N = 1 to C / 6."""
+    p = {"E": 1.7, "A": 1e5, "B": 2500.0, "alpha": 0.6, "beta": 0.1}
+    fit = scaling.FitResult(law=chinchilla.LAW, params=p, se={}, ci={})
+    out = scaling.plan(fit, flops=1e26)
+    n_opt = closed_form(p, 1e26)[0]
+    assert out["params"] == pytest.approx(n_opt, rel=1e-4) and out["tokens_per_param"] > 1e10
