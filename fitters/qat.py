@@ -56,6 +56,7 @@ The optimal QAT fraction has the paper's closed form in S alone, ``f*(S) = exp(-
 """
 from __future__ import annotations
 
+import warnings
 from typing import Mapping
 
 import jax
@@ -217,6 +218,11 @@ def observe(table: pd.DataFrame, chinchilla_tokens: str = "total", chinchilla=No
             raise ValueError(f"the FP rows (qat_fraction 0) pin the Chinchilla part of the QAT law and need at least two "
                              f"distinct {' and '.join(few)} ({int(fp.sum())} FP row(s) given); add FP runs, or give the "
                              f"Chinchilla part: chinchilla=scaling.published('besiroglu2024') or a fitted chinchilla law")
+        if np.unique(n[fp]).size < 3:       # E, A0 and alpha from two sizes: the FP sub-fit that seeds every start is loose
+            warnings.warn(f"the FP rows (qat_fraction 0) have {np.unique(n[fp]).size} model sizes: the Chinchilla part's "
+                          "E, A0 and alpha are not pinned down by them, and every start of the QAT fit begins from their "
+                          "fit (one such table ended at E = 0); add FP runs at a third size, or give the Chinchilla part: "
+                          "chinchilla=scaling.published('besiroglu2024') or a fitted chinchilla law", stacklevel=4)
         lanes = engine.minimize(CHINCHILLA_LAW, engine.Objective(), {"params": n[fp], "tokens": d[fp]}, y[fp],
                                 CHINCHILLA_LAW.grid())
         chin = CHINCHILLA_LAW.natural_dict(lanes.x[int(np.argmin(lanes.f))])

@@ -42,12 +42,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize_scalar
 
 from fitters.mixture import PREFIX, split_inputs
 from fitters.predict import predict_many
 
 from .errors import InputError
 from .plan import _thetas, compute_optimal, weak_note
+from .runs import FLOPS_PER_PARAM_TOKEN
 from .result import FitResult, percentile_interval
 
 LOWER = 1e-12           # smallest weight inside the solver (finite slopes of h^gamma)
@@ -57,6 +59,7 @@ TOL = 1e-13             # stop when the projected-gradient step moves no weight 
 N_RANDOM = 8            # random starts (Dirichlet(1)) besides the uniform mixture, the vertices and the best run
 BISECTION = 100         # bisection steps of the projection
 MAX_ROUNDS = 20         # alternations of mixture and (N, D) for a joint law under a FLOP budget
+SPLIT_SEARCH = np.log(100.0)   # with unique-token caps, N is searched within this (log) of the alternation's
 
 
 # -- constraints ----------------------------------------------------------------------------------
@@ -312,6 +315,10 @@ def _compute_optimal_mixture(fit, flops, thetas, caps, floors, unique_tokens, ma
     """Mixture and compute-optimal (N, D) at ``flops``, alternating until the mixture stops moving.
 
     The alternation uses the point estimate ``thetas[0]`` only; the samples give the intervals of the final (N, D).
+    With ``unique_tokens`` the caps depend on D (``h_j D <= max_epochs U_j``), so a fixed point of the
+    alternation need not be the joint optimum: log N is then searched (bounded Brent, within a factor
+    ``exp(SPLIT_SEARCH)`` of the alternation's N) with the capped mixture re-solved at each split - a smaller
+    model trains on more tokens but may take more of a scarce domain; (N, D) intervals are then None.
     """
     domains, _ = split_inputs(fit.law.inputs)
     K = len(domains)
@@ -327,6 +334,30 @@ def _compute_optimal_mixture(fit, flops, thetas, caps, floors, unique_tokens, ma
             break
     nd = compute_optimal(_chinchilla_at(fit, w, thetas), flops, level)
     keep = {k: nd[k] for k in ("params", "tokens", "tokens_per_param", "params_interval", "tokens_interval", "flops")}
+    if not unique_tokens:
+        return keep, w, lo, hi, why
+    # the caps h_j D <= E U_j loosen as D shrinks: search N with the mixture re-solved at each split
+    def log_loss(u):
+        n = np.exp(u)
+        d = flops / (FLOPS_PER_PARAM_TOKEN * n)
+        try:
+            lo_u, hi_u, _ = bounds(domains, caps, floors, unique_tokens, max_epochs, d)
+        except InputError:                  # no feasible mixture with this many tokens
+            return np.inf
+        return float(solve(fit.law, thetas[:1], _scale_values(("params", "tokens"), n, d, 1), lo_u, hi_u,
+                           _starts(K, best_run, rng))[1][0])
+
+    u0 = np.log(keep["params"])
+    u = minimize_scalar(log_loss, bounds=(u0 - SPLIT_SEARCH, u0 + SPLIT_SEARCH), method="bounded",
+                        options={"xatol": 1e-4}).x
+    if not log_loss(u) < log_loss(u0):
+        return keep, w, lo, hi, why
+    n = float(np.exp(u))
+    d = flops / (FLOPS_PER_PARAM_TOKEN * n)
+    lo, hi, why = bounds(domains, caps, floors, unique_tokens, max_epochs, d)
+    w = solve(fit.law, thetas[:1], _scale_values(("params", "tokens"), n, d, 1), lo, hi, _starts(K, best_run, rng))[0][0]
+    keep = {"params": n, "tokens": d, "tokens_per_param": d / n, "params_interval": None, "tokens_interval": None,
+            "flops": flops}
     return keep, w, lo, hi, why
 
 

@@ -151,6 +151,9 @@ def test_too_few_fp_runs_or_several_rows_per_run(train):
         scaling.fit("qat", one_size)
     with pytest.raises(InputError, match="several rows"):
         scaling.fit("qat", pd.concat([rows, rows.iloc[:1].assign(tokens=1e9)]))
+    two_sizes = rows[(rows["qat_fraction"] > 0) | rows["params"].isin(SIZES[1:3])]
+    with pytest.warns(UserWarning, match="FP rows .* have 2 model sizes"):      # every start begins from their fit
+        qat.LAW.observe(two_sizes)
 
 
 # -- closed form ----------------------------------------------------------------------------
