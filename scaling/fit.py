@@ -36,7 +36,7 @@ ASYMPTOTIC_DRAWS = 2000
 ONE_RATIO_SPAN = 2.0         # runs whose D/N spans less than this factor do not separate the N and D terms
 POLISH_BASINS = 8           # the best distinct end points of the multistart run on in float64 (see _polish) ...
 POLISH_EVALS = 5000          # ... for at most this many evaluations each ...
-POLISH_ROWS = 2048           # ... on a table of at most this many rows (larger: the best start, 500 evaluations)
+POLISH_ELEMENTS = 20000      # ... on inputs of at most this many numbers (larger: no polish, see _polish)
 POLISH_GAIN = 0.5            # ... kept where it ends below this share of the objective the engine stopped at
 
 
@@ -134,9 +134,8 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     theta, f_best = lanes.x[best], float(lanes.f[best])
     if not np.isfinite(f_best):
         raise InputError(f"law {law.name!r}: every start failed (non-finite objective); check the data's scale")
-    small = len(y) <= POLISH_ROWS
-    theta, f_best = _polish(law, objective, X, y, boot.basin_starts(lanes.x, lanes.f, max_basins=POLISH_BASINS if small else 1),
-                            f_best, POLISH_EVALS if small else POLISH_EVALS // 10)
+    if sum(int(np.size(v)) for v in X.values()) <= POLISH_ELEMENTS:
+        theta, f_best = _polish(law, objective, X, y, boot.basin_starts(lanes.x, lanes.f, max_basins=POLISH_BASINS), f_best)
     params = full_law.natural_dict(expand(full_law, theta, fixed))
     cov, cond, residuals = gauss_newton(law, objective, X, y, theta)
     warn = []
@@ -217,11 +216,10 @@ def fit(law: str | Law, runs, *, columns=None, dataset: str | None = None, loss:
     )
 
 
-def _polish(law: Law, objective, X: dict, y: np.ndarray, starts: np.ndarray, f: float, max_evals: int) -> tuple[np.ndarray, float]:
-    """``starts`` (the multistart's best distinct end points, best first: ``POLISH_BASINS`` of them on a table
-    of at most ``POLISH_ROWS`` rows, else the best alone) run on in float64 until no step lowers the
-    objective, for at most ``max_evals`` evaluations; the best end is kept where it at least halves the
-    objective the engine stopped at, else the best start stands.
+def _polish(law: Law, objective, X: dict, y: np.ndarray, starts: np.ndarray, f: float) -> tuple[np.ndarray, float]:
+    """``starts`` (the multistart's ``POLISH_BASINS`` best distinct end points, best first) run on in float64 until
+    no step lowers the objective, for at most ``POLISH_EVALS`` evaluations; the best end is kept where it at
+    least halves the objective the engine stopped at, else the best start stands.
 
     The engine stops as scipy's L-BFGS-B does, on ``ftol * max(|f|, 1)``: an absolute 2.2e-9 for the small
     objectives of log-space fits, the size of the objective itself when the data are (nearly) exact, where it
@@ -229,8 +227,10 @@ def _polish(law: Law, objective, X: dict, y: np.ndarray, starts: np.ndarray, f: 
     terms in the wrong basin (its float32 stage cannot rank lanes that close to 0; 5e-7 -> 5e-10 and the
     right basin from the 8 best).  On noisy data the engine's stop leaves a fraction of a percent of the
     objective, and running on walks the parameters the data do not pin down along their ridge (a
-    multi-power fit's C and beta to 1e-7 and 1e7 for 0.5 % of its objective): that is not taken."""
-    lanes = engine.minimize(law, objective, X, y, starts, gtol=0.0, ftol=0.0, max_evals=max_evals,
+    multi-power fit's C and beta to 1e-7 and 1e7 for 0.5 % of its objective): that is not taken.  Called
+    only where the law's inputs hold at most ``POLISH_ELEMENTS`` numbers: on a whole-curve law's rows x drop
+    bins one float64 lane cost more than its whole multistart, for the exact-data case alone."""
+    lanes = engine.minimize(law, objective, X, y, starts, gtol=0.0, ftol=0.0, max_evals=POLISH_EVALS,
                             mixed_precision=False)
     best = int(np.argmin(lanes.f))
     if np.isfinite(lanes.f[best]) and lanes.f[best] < POLISH_GAIN * f:
