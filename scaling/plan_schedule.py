@@ -202,16 +202,15 @@ def _refined(entries, loss, steps, peak, warmup, floor) -> list:
     have = {e[3] for e in entries if e[1] == "wsd" and e[2] == shape}
     span = DECAY_FRACTIONS[1] - DECAY_FRACTIONS[0]
     grid = np.round(np.arange(FINE_STEP, 1 + 1e-9, FINE_STEP), 2)
+    fine = [float(g) for g in grid[(np.abs(grid - f) < span - 1e-9)] if float(g) not in have]
     out = []
-    for g in grid[(np.abs(grid - f) < span - 1e-9)]:
-        if float(g) in have:
+    for fam, s_shape, sched in _candidates(int(steps), peak, warmup, floor, ("wsd",), fine):
+        if s_shape != shape:
             continue
-        sched = ls.WSD(peak=peak, warmup=warmup, decay_fraction=float(g), decay_shape=shape, floor=floor)
         try:
-            lr = ls.lr_array(sched, int(steps))
+            out.append((ls.schedule_to_string(sched), fam, shape, sched.decay_fraction, ls.lr_array(sched, int(steps))))
         except ValueError:          # a decay shorter than one update at this budget
             continue
-        out.append((ls.schedule_to_string(sched), "wsd", shape, float(g), lr))
     return out
 
 
